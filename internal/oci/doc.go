@@ -1,0 +1,26 @@
+// Package oci proves that the images in an OCI registry can actually be
+// pulled. It holds a small registry client on net/http (auth, retries,
+// bounded concurrency, request counting), manifest parsing for the OCI and
+// Docker v2 media types, the walker behind `labops oci check` and
+// `labops oci verify`, its report, the oci-probe job kind, and a pusher used
+// to seed registries in tests and in the embedded lab.
+//
+// Files, one concern each:
+//
+//	ref.go       registry addresses and image references
+//	errors.go    sentinel errors and the one HTTP status mapping
+//	client.go    HTTP client: timeouts, retries, semaphore, rate limit
+//	ratelimit.go the token-bucket limiter behind --rate
+//	auth.go      anonymous, basic and bearer-token auth, Docker config
+//	challenge.go WWW-Authenticate and Link header parsing
+//	manifest.go  manifest and index parsing
+//	list.go      catalog and tag listing with Link pagination
+//	check.go     the walker: tags → indexes → children → config and layers
+//	report.go    the report, its text and JSON forms, and job.Result
+//	probe.go     the oci-probe job kind and its metrics
+//	push.go      pushing blobs, manifests and indexes (seeding)
+//
+// A HEAD is not proof that a blob exists: registry:2's in-memory blob
+// descriptor cache answers HEAD 200 for a blob deleted while it runs. Blobs
+// are therefore confirmed with a one-byte ranged GET that must return a byte.
+package oci
