@@ -1,0 +1,38 @@
+package job
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Deps are what a job's constructor gets besides its own spec.
+type Deps struct {
+	// Name is the job's configured name (use it as the "job" attribute,
+	// never as a metric label: the runner owns the job label).
+	Name string
+	// Logger is the root logger; Run gets a per-run logger as well.
+	Logger *slog.Logger
+	// Registerer receives the job's own metrics. One-shot runs pass a fresh
+	// registry per run; serve passes one registry for the process, wrapped
+	// with a job="<name>" label (prometheus.WrapRegistererWith), so a kind
+	// registers its metrics without a job label of its own.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Kind is one kind of job ("oci-probe", ...). Kinds are registered
+// explicitly in one place (internal/kinds), never through init().
+type Kind struct {
+	Name string
+	// Summary is one line for `labops kinds` and the status page.
+	Summary string
+	// New decodes the job's spec with decode (strict: unknown fields are
+	// errors), validates it, and builds the job. It must not do I/O beyond
+	// reading local files the spec names. Validation problems are returned
+	// as a config.Problems (every problem, each with its field path relative
+	// to the spec, e.g. "registry") so that `config check` can show them all.
+	New func(decode func(v any) error, deps Deps) (Job, error)
+}

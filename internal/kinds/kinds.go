@@ -1,0 +1,19 @@
+// Package kinds is the one place where job kinds are registered: each
+// domain package exports its kinds and this list names them explicitly.
+package kinds
+
+import (
+	"github.com/labops/labops/internal/job"
+	"github.com/labops/labops/internal/oci"
+)
+
+// All returns every job kind by name.
+func All() map[string]job.Kind {
+	m := map[string]job.Kind{}
+	for _, k := range []job.Kind{
+		oci.ProbeKind(),
+	} {
+		m[k.Name] = k
+	}
+	return m
+}
