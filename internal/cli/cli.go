@@ -82,7 +82,11 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	return finish(root.ExecuteContext(ctx), stderr)
+}
+
+// finish is the one switch from a command's error to the exit code.
+func finish(err error, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}

@@ -1,0 +1,20 @@
+// Package labops is the root of the labops module: the operations layer of
+// a self-hosted cluster, in one Go binary.
+//
+// The tree:
+//
+//	cmd/labops         main: signals, cli.Execute, exit code
+//	internal/cli       cobra commands (one file each) and the exit-code switch
+//	internal/config    the YAML file: strict decoding, ${ENV}, every problem with its path
+//	internal/job       the Job contract, Result, the Runner and its metrics
+//	internal/kinds     the one place job kinds are registered
+//	internal/schedule  serve's cron loop: no overlap, jitter, graceful shutdown
+//	internal/store     run history in SQLite (pure Go)
+//	internal/web       the status page, /metrics, /healthz
+//	internal/push      Pushgateway and Uptime Kuma pushes for one-shot runs
+//	internal/lab       the embedded lab serve starts without a config
+//	internal/labtest   starts real servers (registry:2, Pushgateway) for tests
+//	internal/oci       registry client, the integrity check, the oci-probe kind
+//	bench/             labops against the tools a user would otherwise script
+//	scripts/           test-deps (installs test servers) and test (the suite)
+package labops
