@@ -6,6 +6,8 @@
 package labtest
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -34,6 +36,22 @@ func Need(t testing.TB, binary, pkg string) string {
 func InCI() bool {
 	v, _ := strconv.ParseBool(os.Getenv("CI"))
 	return v
+}
+
+// FreeAddr returns "127.a.b.c:port": a free port on a random loopback
+// address. Servers that must be told a port (they cannot report one they
+// chose) race between this check and their bind; spreading them over
+// 127.0.0.0/8 makes two tests of different packages, running at once,
+// practically never pick the same address.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ip := fmt.Sprintf("127.%d.%d.%d", 1+rand.IntN(254), rand.IntN(256), 1+rand.IntN(254))
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatalf("finding a free address: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.

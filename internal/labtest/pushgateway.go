@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,9 +22,12 @@ type Pushgateway struct {
 func StartPushgateway(t testing.TB) *Pushgateway {
 	t.Helper()
 	bin := Need(t, "prometheus-pushgateway", "prometheus-pushgateway")
-	addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	addr := FreeAddr(t)
 	var logs strings.Builder
-	cmd := exec.Command(bin, "--web.listen-address="+addr)
+	// Debian's build persists to /var/lib/prometheus/pushgateway.data by
+	// default, which every instance would share: give each its own file.
+	cmd := exec.Command(bin, "--web.listen-address="+addr,
+		"--persistence.file="+filepath.Join(t.TempDir(), "pushgateway.data"))
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting pushgateway: %v", err)
