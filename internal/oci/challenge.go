@@ -84,6 +84,9 @@ func ParseLinkNext(h string) (target string, ok bool, err error) {
 			return "", false, fmt.Errorf("link header %q: unterminated <", h)
 		}
 		uri := p.s[p.i+1 : p.i+end]
+		if strings.ContainsRune(uri, '<') {
+			return "", false, fmt.Errorf("link header %q: '<' inside a link target", h)
+		}
 		p.i += end + 1
 		isNext := false
 		for {
