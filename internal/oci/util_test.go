@@ -3,6 +3,11 @@ package oci_test
 import (
 	"net/http"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/labops/labops/internal/oci"
 )
 
 func head(t testing.TB, url string) int {
@@ -17,4 +22,8 @@ func head(t testing.TB, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+func cmpIgnore(fields ...string) cmp.Option {
+	return cmpopts.IgnoreFields(oci.Summary{}, fields...)
 }
