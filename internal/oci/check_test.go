@@ -99,3 +99,51 @@ func TestCheckBlobDeletedBehindCache(t *testing.T) {
 		t.Errorf("broken image %+v, want web:1 with layer %s missing", b, layer)
 	}
 }
+
+// TestCheckDepthAndDedupe counts the requests: each distinct blob once per
+// repository however many tags share it, none at --depth manifests, and
+// the report's request count is what the registry saw.
+func TestCheckDepthAndDedupe(t *testing.T) {
+	t.Parallel()
+	r, p := startRegistry(t, labtest.RegistryOptions{})
+	for _, tag := range []string{"a", "b", "c", "d", "e"} {
+		pushImage(t, p, "app", tag, image("app:"+tag, "debian", 3, nil))
+	}
+	pushMulti(t, p, "app", "multi", false, false)
+	pushMulti(t, p, "app", "multi2", false, false)
+
+	for _, tc := range []struct {
+		depth     oci.Depth
+		wantBlobs int
+	}{
+		// 5 images x (config + 2 own layers) + the shared base + 2 indexes x 2 children x (config + 2 own layers).
+		{oci.DepthBlobs, 5*3 + 1 + 2*2*3},
+		{oci.DepthManifests, 0},
+	} {
+		t.Run(string(tc.depth), func(t *testing.T) {
+			t.Parallel()
+			px := startProxy(t, r.URL(), nil)
+			rep := oci.Check(t.Context(), client(t, px.host(), oci.Options{Concurrency: 16}), oci.CheckOptions{Depth: tc.depth})
+			if rep.Status != job.StatusOK {
+				t.Fatalf("status %s, errors %q", rep.Status, rep.Errors)
+			}
+			blobs := px.requests("GET /v2/app/blobs/")
+			seen := map[string]bool{}
+			for _, b := range blobs {
+				if seen[b] {
+					t.Errorf("blob requested twice: %s", b)
+				}
+				seen[b] = true
+			}
+			if len(blobs) != tc.wantBlobs || rep.Summary.Blobs != tc.wantBlobs {
+				t.Errorf("%d blob requests, summary says %d; want %d", len(blobs), rep.Summary.Blobs, tc.wantBlobs)
+			}
+			if rep.Summary.Manifests != 7+4 || rep.Summary.Tags != 7 {
+				t.Errorf("summary %+v: want 7 tags, 11 manifests", rep.Summary)
+			}
+			if got := int64(px.n.Load()); rep.Summary.Requests != got {
+				t.Errorf("report counts %d requests, the registry saw %d", rep.Summary.Requests, got)
+			}
+		})
+	}
+}
