@@ -142,3 +142,53 @@ func TestOCIBadUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestOCICheckIncident runs the incident through the command: an index
+// whose untagged children registry:2's collector deleted is the only
+// broken image, and the check exits 1.
+func TestOCICheckIncident(t *testing.T) {
+	t.Parallel()
+	r := labtest.StartRegistry(t, labtest.RegistryOptions{})
+	reg, _ := oci.ParseRegistry(r.URL(), false)
+	c, err := oci.NewClient(reg, oci.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := oci.NewPusher(c)
+	ctx := context.Background()
+	if _, err := p.PushImage(ctx, "app", "v1", oci.Image{Config: []byte(`{"v":1}`), Layers: [][]byte{[]byte("base"), []byte("app v1")}}); err != nil {
+		t.Fatal(err)
+	}
+	var children []oci.Descriptor
+	for _, arch := range []string{"amd64", "arm64"} {
+		d, err := p.PushImage(ctx, "app", "", oci.Image{Config: []byte(`{"arch":"` + arch + `"}`), Layers: [][]byte{[]byte("base"), []byte(arch)},
+			Platform: &oci.Platform{OS: "linux", Architecture: arch}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		children = append(children, d)
+	}
+	if _, err := p.PushIndex(ctx, "app", "multi", children, false); err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	r.GarbageCollect(t, "--delete-untagged")
+	r.Start()
+
+	code, out, errs := runOCI(t, "oci", "check", r.URL())
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	if strings.Count(out, "BROKEN ") != 1 || !strings.Contains(out, "BROKEN app:multi ") || strings.Contains(out, "app:v1") {
+		t.Errorf("want exactly app:multi broken:\n%s", out)
+	}
+	for _, ch := range children {
+		if !strings.Contains(out, "child-manifest "+ch.Digest+" ("+ch.Platform.String()+"): missing: not found (MANIFEST_UNKNOWN)") {
+			t.Errorf("report does not name child %s as missing:\n%s", ch.Digest, out)
+		}
+	}
+	// The cheap tier sees it too.
+	if code, out, _ := runOCI(t, "oci", "check", r.URL(), "--depth", "manifests"); code != 1 || !strings.Contains(out, "BROKEN app:multi ") {
+		t.Errorf("--depth manifests: exit %d\n%s", code, out)
+	}
+}

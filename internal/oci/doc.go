@@ -15,7 +15,10 @@
 //	challenge.go WWW-Authenticate and Link header parsing
 //	manifest.go  manifest and index parsing
 //	list.go      catalog and tag listing with Link pagination
-//	check.go     the walker: tags → indexes → children → config and layers
+//	fetch.go     manifest GETs, one-byte blob checks, full blob verification
+//	check.go     the walker: repositories and tags, bounded and concurrent
+//	walk.go      one repository: index → children → config and layers, each
+//	             distinct digest checked once
 //	report.go    the report, its text and JSON forms, and job.Result
 //	probe.go     the oci-probe job kind and its metrics
 //	push.go      pushing blobs, manifests and indexes (seeding)

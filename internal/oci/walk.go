@@ -3,6 +3,7 @@ package oci
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -33,14 +34,16 @@ func (rw *repoWalk) once(key string, check func() ([]Problem, error)) ([]Problem
 	if n, ok := rw.nodes[key]; ok {
 		rw.mu.Unlock()
 		<-n.done
-		return n.problems, n.err
+		return slices.Clone(n.problems), n.err
 	}
 	n := &node{done: make(chan struct{})}
 	rw.nodes[key] = n
 	rw.mu.Unlock()
 	defer close(n.done)
 	n.problems, n.err = check()
-	return n.problems, n.err
+	// Callers annotate their copy (platform, parent manifest); the node's
+	// own stays as checked for the next tag that shares it.
+	return slices.Clone(n.problems), n.err
 }
 
 // walkTag checks one tag (or, with tag empty, one digest) and records a
