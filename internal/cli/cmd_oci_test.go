@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 
@@ -183,12 +184,45 @@ func TestOCICheckIncident(t *testing.T) {
 		t.Errorf("want exactly app:multi broken:\n%s", out)
 	}
 	for _, ch := range children {
-		if !strings.Contains(out, "child-manifest "+ch.Digest+" ("+ch.Platform.String()+"): missing: not found (MANIFEST_UNKNOWN)") {
+		if !strings.Contains(out, "child-manifest "+ch.Digest+" ("+ch.Platform.String()+"): missing (HTTP 404): not found (MANIFEST_UNKNOWN)") {
 			t.Errorf("report does not name child %s as missing:\n%s", ch.Digest, out)
 		}
 	}
 	// The cheap tier sees it too.
 	if code, out, _ := runOCI(t, "oci", "check", r.URL(), "--depth", "manifests"); code != 1 || !strings.Contains(out, "BROKEN app:multi ") {
 		t.Errorf("--depth manifests: exit %d\n%s", code, out)
+	}
+}
+
+// TestOCICheckHangingRegistry points the check at a server that accepts
+// connections and never answers: --timeout ends it with exit 3.
+func TestOCICheckHangingRegistry(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // held open, never answered
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	code, out, errs := runOCI(t, "oci", "check", "http://"+l.Addr().String(), "--request-timeout", "300ms", "--timeout", "1s")
+	if code != 3 || !strings.Contains(errs, "--timeout 1s reached") || !strings.Contains(out, "status: incomplete") {
+		t.Errorf("exit %d; want 3 naming the timeout\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 }

@@ -57,7 +57,7 @@ func TestCheckGarbageCollectIncident(t *testing.T) {
 	if err := got.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"BROKEN app:multi ", "BROKEN app:multi-docker ", children[1].Digest + " (linux/arm64): missing", "status: failed, 2 broken images"} {
+	for _, s := range []string{"BROKEN app:multi ", "BROKEN app:multi-docker ", children[1].Digest + " (linux/arm64): missing (HTTP 404)", "status: failed, 2 broken images"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("text report lacks %q:\n%s", s, text.String())
 		}

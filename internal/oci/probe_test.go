@@ -97,7 +97,7 @@ func TestProbeRun(t *testing.T) {
 	var want []job.Finding
 	for _, c := range children {
 		want = append(want, job.Finding{Kind: "missing-child-manifest", Subject: "app:multi",
-			Message: "child-manifest " + c.Digest + " (" + c.Platform.String() + "): missing: not found (MANIFEST_UNKNOWN)"})
+			Message: "child-manifest " + c.Digest + " (" + c.Platform.String() + "): missing (HTTP 404): not found (MANIFEST_UNKNOWN)"})
 	}
 	if diff := cmp.Diff(want, res.Findings, sortFindings); diff != "" {
 		t.Errorf("findings for index %s (-want +got):\n%s", idx.Digest, diff)

@@ -159,6 +159,9 @@ func (p Problem) line() string {
 		b.WriteString(" of manifest " + p.Manifest)
 	}
 	b.WriteString(": " + p.State)
+	if p.Status != 0 {
+		fmt.Fprintf(&b, " (HTTP %d)", p.Status)
+	}
 	if p.Message != "" && p.Message != p.State {
 		b.WriteString(": " + p.Message)
 	}
