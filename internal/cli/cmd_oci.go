@@ -26,7 +26,10 @@ speaking the distribution API).
   labops oci check REGISTRY   walk every tag of every repository
   labops oci verify REF       the same deep check for one image`,
 	}
-	cmd.AddCommand(newOCICheckCommand(app), newOCIVerifyCommand(app))
+	cmd.AddCommand(
+		newOCICheckCommand(app),
+		newOCIVerifyCommand(app),
+	)
 	return cmd
 }
 
