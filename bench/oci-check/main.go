@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -25,8 +26,14 @@ type result struct {
 	skipped   string
 	err       error
 	note      string
-	wall      time.Duration
-	cpu       float64
+	wall      time.Duration // median over runs
+	cpu       float64       // registry CPU seconds, median
+	toolCPU   float64       // CPU seconds of the tool's own processes, median
+	proxyCPU  float64       // CPU seconds of this process (mostly the proxy), median
+	walls     []time.Duration
+	cpus      []float64
+	toolCPUs  []float64
+	proxyCPUs []float64
 	t         *tally
 	children  int
 	blobs     int
@@ -104,6 +111,9 @@ func bench(repos, tags int, seed uint64, indexShare float64, dataDir, registryBi
 	defer proxy.close()
 	fmt.Printf("counting proxy %s\n\n", proxy.addr)
 
+	if l1, err := load(); err == nil {
+		fmt.Printf("load average at the start: %.1f on %d CPUs\n", l1, runtime.NumCPU())
+	}
 	env := &benchEnv{proxy: proxy.addr, work: work, par: par, labArgs: strings.Fields(labopsArgs), model: m}
 	var results []*result
 	for _, tl := range tools() {
@@ -118,33 +128,53 @@ func bench(repos, tags int, seed uint64, indexShare float64, dataDir, registryBi
 			}
 			if env.labops == "" {
 				fmt.Printf("%-48s skipped: %s\n", tl.name, r.skipped)
-				continue
 			}
+		} else if tl.needs == "" {
+			// the bench itself does it
 		} else if _, err := exec.LookPath(tl.needs); err != nil {
 			r.skipped = tl.needs + " not installed (bench/oci-check/run.sh installs it)"
 			fmt.Printf("%-48s skipped: %s\n", tl.name, r.skipped)
-			continue
 		}
-		var walls []time.Duration
-		for i := range runs {
+	}
+	// Runs are interleaved (every tool once, then again) so that a change in the machine's load
+	// during the bench spreads over all tools rather than landing on one.
+	for i := range runs {
+		for _, r := range results {
+			if r.skipped != "" {
+				continue
+			}
 			proxy.reset()
+			toolCPU.Store(0)
 			before, _ := cpuSeconds(reg.cmd.Process.Pid)
+			selfBefore, _ := cpuSeconds(os.Getpid())
 			rctx, cancel := context.WithTimeout(ctx, timeout)
 			start := time.Now()
-			note, err := tl.run(rctx, env)
+			note, err := r.tool.run(rctx, env)
 			wall := time.Since(start)
 			cancel()
 			after, _ := cpuSeconds(reg.cmd.Process.Pid)
+			selfAfter, _ := cpuSeconds(os.Getpid())
 			r.t = proxy.reset()
-			r.note, r.err, r.cpu = note, err, after-before
-			walls = append(walls, wall)
-			fmt.Printf("%-48s run %d: %6.2fs %6d requests, registry CPU %.2fs\n", tl.name, i+1, wall.Seconds(), r.t.total.Load(), r.cpu)
+			r.note, r.err = note, err
+			r.walls = append(r.walls, wall)
+			r.cpus = append(r.cpus, after-before)
+			r.toolCPUs = append(r.toolCPUs, time.Duration(toolCPU.Load()).Seconds())
+			r.proxyCPUs = append(r.proxyCPUs, selfAfter-selfBefore)
+			fmt.Printf("%-48s run %d: %6.2fs %6d requests, registry CPU %.2fs, tool CPU %.2fs, proxy CPU %.2fs\n", r.tool.name, i+1,
+				wall.Seconds(), r.t.total.Load(), after-before, r.toolCPUs[i], selfAfter-selfBefore)
 			if err != nil {
 				fmt.Printf("    error: %v\n", err)
 			}
 		}
-		slices.Sort(walls)
-		r.wall = walls[len(walls)/2]
+	}
+	for _, r := range results {
+		if r.skipped != "" {
+			continue
+		}
+		r.wall = median(r.walls)
+		r.cpu = median(r.cpus)
+		r.toolCPU = median(r.toolCPUs)
+		r.proxyCPU = median(r.proxyCPUs)
 		r.children, r.blobs = m.coverage(r.t)
 		r.fullCover = r.err == nil && r.children == nChildren && r.blobs == nBlobs
 	}
@@ -234,6 +264,16 @@ func prepareLabops(ctx context.Context, bin, work string) (path, why string) {
 	return bin, ""
 }
 
+func load() (float64, error) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0, err
+	}
+	var l float64
+	_, err = fmt.Sscan(string(b), &l)
+	return l, err
+}
+
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
@@ -246,16 +286,16 @@ func report(results []*result, m *model, minReq int) {
 	_, _, _, nChildren, nBlobs := m.counts()
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "tool\twall s\trequests\tGET\tranged\tHEAD\tvs min\treg CPU s\tchildren\tblobs\t")
+	fmt.Fprintln(tw, "tool\twall s\trequests\tGET\tranged\tHEAD\tvs min\treg CPU s\ttool CPU s\tproxy CPU s\tchildren\tblobs\t")
 	for _, r := range results {
 		if r.skipped != "" {
-			fmt.Fprintf(tw, "%s\tskipped\t\t\t\t\t\t\t\t\t\n", r.tool.name)
+			fmt.Fprintf(tw, "%s\tskipped\t\t\t\t\t\t\t\t\t\t\t\n", r.tool.name)
 			continue
 		}
 		t := r.t
-		fmt.Fprintf(tw, "%s\t%.2f\t%d\t%d\t%d\t%d\t%.2fx\t%.2f\t%d/%d\t%d/%d\t\n", r.tool.name, r.wall.Seconds(),
+		fmt.Fprintf(tw, "%s\t%.2f\t%d\t%d\t%d\t%d\t%.2fx\t%.2f\t%.2f\t%.2f\t%d/%d\t%d/%d\t\n", r.tool.name, r.wall.Seconds(),
 			t.total.Load(), t.get.Load(), t.ranged.Load(), t.head.Load(), float64(t.total.Load())/float64(minReq),
-			r.cpu, r.children, nChildren, r.blobs, nBlobs)
+			r.cpu, r.toolCPU, r.proxyCPU, r.children, nChildren, r.blobs, nBlobs)
 	}
 	tw.Flush()
 	fmt.Println()
@@ -276,16 +316,18 @@ func report(results []*result, m *model, minReq int) {
 			continue
 		}
 		if r.tool.labops {
-			lab = r
+			if r.tool.primary {
+				lab = r
+			}
 			continue
 		}
-		if r.fullCover && (best == nil || r.wall < best.wall) {
+		if r.fullCover && !r.tool.reference && (best == nil || r.wall < best.wall) {
 			best = r
 		}
 	}
 	fmt.Println()
 	for _, r := range results {
-		if r.skipped == "" && r.t != nil && !r.tool.labops && !r.fullCover {
+		if r.skipped == "" && r.t != nil && !r.tool.labops && !r.tool.reference && !r.fullCover {
 			fmt.Printf("not the same work: %s requested %d/%d child manifests and %d/%d blobs\n", r.tool.name, r.children, nChildren, r.blobs, nBlobs)
 		}
 	}
@@ -300,8 +342,23 @@ func report(results []*result, m *model, minReq int) {
 		fmt.Println("no competitor covered the same work; no speed ratio")
 		return
 	}
-	fmt.Printf("labops is %.1fx faster than %s (%.2fs vs %.2fs; target >= 2.5x), registry CPU %.2fs vs %.2fs\n",
-		best.wall.Seconds()/lab.wall.Seconds(), best.tool.name, lab.wall.Seconds(), best.wall.Seconds(), lab.cpu, best.cpu)
+	fmt.Printf("labops is %.1fx faster than %s (%.2fs vs %.2fs; target >= 2.5x); registry CPU %.2fs vs %.2fs; all CPU (registry+tool+proxy) %.2fs vs %.2fs\n",
+		best.wall.Seconds()/lab.wall.Seconds(), best.tool.name, lab.wall.Seconds(), best.wall.Seconds(), lab.cpu, best.cpu,
+		lab.cpu+lab.toolCPU+lab.proxyCPU, best.cpu+best.toolCPU+best.proxyCPU)
+	for _, r := range results {
+		if r.tool.labops && !r.tool.primary && r.fullCover {
+			fmt.Printf("  variant %s: %.1fx faster than %s\n", r.tool.name, best.wall.Seconds()/r.wall.Seconds(), best.tool.name)
+		}
+	}
+	if l1, _ := load(); l1 > 0 {
+		fmt.Printf("load average at the end: %.1f on %d CPUs (other work on the machine slows every tool)\n", l1, runtime.NumCPU())
+	}
+}
+
+func median[T int64 | float64 | time.Duration](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 func errOK(err error) string {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +25,10 @@ type tool struct {
 	needs  string // binary it needs ("" for none)
 	run    func(ctx context.Context, env *benchEnv) (note string, err error)
 	labops bool
+	// primary: the labops run the headline ratio is computed for.
+	primary bool
+	// reference: not a tool a user would run; never used for the ratio.
+	reference bool
 }
 
 type benchEnv struct {
@@ -65,6 +70,9 @@ func (f *failures) note() string {
 	return fmt.Sprintf("%d failed, first: %s", f.n.Load(), f.first)
 }
 
+// toolCPU sums the user+system time of every process the tools ran, in nanoseconds.
+var toolCPU atomic.Int64
+
 func runCmd(ctx context.Context, env []string, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	if env != nil {
@@ -73,6 +81,9 @@ func runCmd(ctx context.Context, env []string, name string, args ...string) ([]b
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	if ps := cmd.ProcessState; ps != nil {
+		toolCPU.Add(int64(ps.UserTime() + ps.SystemTime()))
+	}
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if len(msg) > 300 {
@@ -170,19 +181,12 @@ func httpList(ctx context.Context, proxy, path, field string) ([]string, error) 
 
 func tools() []tool {
 	return []tool{
-		{
-			name: "labops oci check", what: "catalog, tags, children, ranged GET per distinct blob per repo", labops: true,
-			run: func(ctx context.Context, e *benchEnv) (string, error) {
-				args := append([]string{"oci", "check", "--plain-http"}, e.labArgs...)
-				args = append(args, e.proxy)
-				out, err := runCmd(ctx, nil, e.labops, args...)
-				ls := lines(out)
-				if len(ls) > 0 {
-					return ls[len(ls)-1], err
-				}
-				return "", err
-			},
-		},
+		labopsTool("labops oci check", "catalog, tags, children, one ranged GET per distinct blob per repo", true),
+		labopsTool("labops oci check --concurrency 16", "as above, 16 requests in flight", false, "--concurrency", "16"),
+		labopsTool("labops oci check --verify-digests", "as above, downloading every distinct blob and checking its sha256", false, "--verify-digests"),
+		labopsTool("labops oci check --depth manifests", "cheap tier: tags, indexes and child manifests, no blobs", false, "--depth", "manifests"),
+		replayTool("floor: replay minimum set, ranged GET blobs", "not a walker: the known minimum request set, 16 in flight, each blob by 1-byte ranged GET", true),
+		replayTool("floor: replay minimum set, HEAD blobs", "not a walker: the known minimum request set, 16 in flight, each blob by HEAD (fakeable by the blob cache)", false),
 		{
 			name: "crane validate --fast, 1 at a time", what: "crane catalog + ls, validate per tag", needs: "crane",
 			run: func(ctx context.Context, e *benchEnv) (string, error) { return craneValidate(ctx, e, 1) },
@@ -204,6 +208,22 @@ func tools() []tool {
 			run: skopeoInspect,
 		},
 	}
+}
+
+// labopsTool runs the built labops; primary marks the plain invocation the ratio is about.
+func labopsTool(name, what string, primary bool, extra ...string) tool {
+	return tool{name: name, what: what, labops: true, primary: primary,
+		run: func(ctx context.Context, e *benchEnv) (string, error) {
+			args := append([]string{"oci", "check", "--plain-http"}, extra...)
+			args = append(args, e.labArgs...)
+			args = append(args, e.proxy)
+			out, err := runCmd(ctx, nil, e.labops, args...)
+			ls := lines(out)
+			if len(ls) > 0 {
+				return ls[len(ls)-1], err
+			}
+			return "", err
+		}}
 }
 
 func craneValidate(ctx context.Context, e *benchEnv, par int) (string, error) {
@@ -322,4 +342,51 @@ func skopeoInspect(ctx context.Context, e *benchEnv) (string, error) {
 		}
 	})
 	return f.result(fmt.Sprintf("%d tags inspected", len(refs)))
+}
+
+// replayTool sends the minimum request set of a full check, known from the seeded model, 16 at a
+// time and without discovering anything: the floor any walker can reach for one way of proving
+// blobs. It is a reference, never a competitor.
+func replayTool(name, what string, ranged bool) tool {
+	return tool{name: name, what: what, reference: true, run: func(ctx context.Context, e *benchEnv) (string, error) {
+		type req struct{ method, path string }
+		reqs := []req{{http.MethodGet, "/v2/_catalog?n=1000"}}
+		blobMethod := http.MethodHead
+		if ranged {
+			blobMethod = http.MethodGet
+		}
+		for _, r := range e.model.Repos {
+			reqs = append(reqs, req{http.MethodGet, "/v2/" + r.Name + "/tags/list"})
+			for _, t := range r.Tags {
+				reqs = append(reqs, req{http.MethodGet, "/v2/" + r.Name + "/manifests/" + t})
+			}
+			for _, d := range r.Children {
+				reqs = append(reqs, req{http.MethodGet, "/v2/" + r.Name + "/manifests/" + d})
+			}
+			for _, d := range r.Blobs {
+				reqs = append(reqs, req{blobMethod, "/v2/" + r.Name + "/blobs/" + d})
+			}
+		}
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+		accept := strings.Join([]string{mtOCIIndex, mtOCIManifest, mtDockerList, mtDockerMan}, ",")
+		var f failures
+		each(16, reqs, func(q req) {
+			hr, _ := http.NewRequestWithContext(ctx, q.method, "http://"+e.proxy+q.path, nil)
+			hr.Header.Set("Accept", accept)
+			if ranged && strings.Contains(q.path, "/blobs/") {
+				hr.Header.Set("Range", "bytes=0-0")
+			}
+			resp, err := client.Do(hr)
+			if err != nil {
+				f.add(err.Error())
+				return
+			}
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode/100 != 2 || (q.method == http.MethodGet && n == 0) {
+				f.add(fmt.Sprintf("%s %s: %s, %d bytes", q.method, q.path, resp.Status, n))
+			}
+		})
+		return f.result(fmt.Sprintf("%d requests", len(reqs)))
+	}}
 }
