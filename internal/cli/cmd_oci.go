@@ -29,6 +29,7 @@ speaking the distribution API).
 	cmd.AddCommand(
 		newOCICheckCommand(app),
 		newOCIVerifyCommand(app),
+		newOCIScanCommand(app),
 	)
 	return cmd
 }

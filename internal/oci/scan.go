@@ -1,0 +1,207 @@
+package oci
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ScanOptions configure Scan. The zero value is usable.
+type ScanOptions struct {
+	// Workers bounds the goroutines reading the tree (default
+	// DefaultScanWorkers()).
+	Workers int
+	// StaleUpload is the age past which an unfinished upload is stale
+	// (default 24h; the registry itself purges uploads after 168h).
+	StaleUpload time.Duration
+	// Now is the clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// DefaultStaleUpload is ScanOptions.StaleUpload's default.
+const DefaultStaleUpload = 24 * time.Hour
+
+// storedManifest is one manifest blob as read from disk.
+type storedManifest struct {
+	m     *Manifest
+	refs  []string // Docker schema1: its blobSums (the registry still serves these)
+	state string   // "" when whole, else StateInvalid, StateUnsupported or StateCorrupt
+	msg   string
+}
+
+// children returns the manifests an index points at.
+func (sm *storedManifest) children() []Descriptor {
+	if sm == nil || sm.m == nil || !sm.m.IsIndex() {
+		return nil
+	}
+	return sm.m.Manifests
+}
+
+// scanner holds one scan's state.
+type scanner struct {
+	fs   *storageFS
+	opts ScanOptions
+
+	mu    sync.Mutex
+	blobs map[string]blobInfo
+	// blobsUnknown holds "" (blobs/ itself), "<alg>" and "<alg>/<xx>" for
+	// directories that could not be listed.
+	blobsUnknown map[string]bool
+	repos        []*repoScan
+	manifests    map[string]*storedManifest
+}
+
+// Scan reads registry:2 filesystem storage below root (the registry's
+// storage.filesystem.rootdirectory) and reports what is broken, dangling,
+// unreachable and half-uploaded. It only reads. The report is always
+// returned; the error is non-nil (wrapping ErrNotStorageRoot or the open
+// error) when root cannot be scanned at all, and the report is then
+// incomplete.
+func Scan(ctx context.Context, root string, opts ScanOptions) (*ScanReport, error) {
+	if opts.Workers < 1 {
+		opts.Workers = DefaultScanWorkers()
+	}
+	if opts.StaleUpload <= 0 {
+		opts.StaleUpload = DefaultStaleUpload
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	start := opts.Now()
+	rep := &ScanReport{Root: root, Started: start}
+	fsys, err := openStorage(root)
+	if err != nil {
+		rep.Errors = []string{err.Error()}
+		rep.Duration = time.Since(start)
+		rep.finish()
+		return rep, err
+	}
+	defer fsys.close()
+	sc := &scanner{fs: fsys, opts: opts, blobs: map[string]blobInfo{}, blobsUnknown: map[string]bool{}, manifests: map[string]*storedManifest{}}
+	var wg sync.WaitGroup
+	wg.Go(func() { sc.scanBlobs(ctx) })
+	wg.Go(func() {
+		sc.findRepos(ctx)
+		sc.readLinks(ctx, sc.listRepos(ctx))
+	})
+	wg.Wait()
+	sc.readManifests(ctx)
+	if err := ctx.Err(); err != nil {
+		fsys.fail(fmt.Errorf("scan stopped: %w", err))
+	}
+	sc.resolve(rep)
+	rep.Errors = fsys.errs
+	rep.Refused = fsys.refused
+	rep.Duration = time.Since(start)
+	rep.finish()
+	opts.Logger.Debug("scan done", "root", root, "repositories", rep.Summary.Repositories, "blobs", rep.Summary.Blobs, "duration", rep.Duration)
+	return rep, nil
+}
+
+// readManifests reads and parses every manifest a tag or revision link
+// names, then, round by round, the children of the indexes among them
+// (they may survive unlinked, and still name the layers they lost).
+func (sc *scanner) readManifests(ctx context.Context) {
+	want := map[string]bool{}
+	for _, rs := range sc.repos {
+		for _, l := range rs.tags {
+			if l.target != "" {
+				want[l.target] = true
+			}
+		}
+		for d := range rs.revisions {
+			want[d] = true
+		}
+	}
+	for len(want) > 0 && ctx.Err() == nil {
+		var todo []string
+		for d := range want {
+			if _, done := sc.manifests[d]; !done && sc.blobs[d].state == present {
+				todo = append(todo, d)
+			}
+		}
+		got := make([]*storedManifest, len(todo))
+		forEach(ctx, sc.opts.Workers, len(todo), func(i int) { got[i] = sc.readManifest(todo[i]) })
+		want = map[string]bool{}
+		for i, d := range todo {
+			if got[i] == nil {
+				continue // unreadable; recorded
+			}
+			sc.manifests[d] = got[i]
+			for _, c := range got[i].children() {
+				want[c.Digest] = true
+			}
+		}
+	}
+}
+
+// readManifest reads and parses the blob d, or returns nil when it could
+// not be read (the error is recorded).
+func (sc *scanner) readManifest(d string) *storedManifest {
+	if sc.blobs[d].size > maxManifestSize {
+		return &storedManifest{state: StateInvalid, msg: fmt.Sprintf("%d bytes: too large to be a manifest", sc.blobs[d].size)}
+	}
+	p := blobDataPath(d)
+	body, err := sc.fs.root.ReadFile(p)
+	if err != nil {
+		sc.fs.classify(p, err)
+		return nil
+	}
+	return parseStored(d, body)
+}
+
+// parseStored parses a manifest blob whose digest should be d.
+func parseStored(d string, body []byte) *storedManifest {
+	if err := verifyDigest(d, body); err != nil {
+		return &storedManifest{state: StateCorrupt, msg: innermost(err)}
+	}
+	m, err := ParseManifest("", body)
+	switch {
+	case err == nil:
+		return &storedManifest{m: m}
+	case errors.Is(err, ErrUnsupportedMedia):
+		if refs, ok := schema1Refs(body); ok {
+			return &storedManifest{refs: refs}
+		}
+		return &storedManifest{state: StateUnsupported, msg: innermost(err)}
+	default:
+		return &storedManifest{state: StateInvalid, msg: innermost(err)}
+	}
+}
+
+// schema1Refs returns the layers of a Docker schema1 manifest, which
+// registry:2 still serves and its collector still follows.
+func schema1Refs(body []byte) ([]string, bool) {
+	var m struct {
+		SchemaVersion int `json:"schemaVersion"`
+		FSLayers      []struct {
+			BlobSum string `json:"blobSum"`
+		} `json:"fsLayers"`
+	}
+	if json.Unmarshal(body, &m) != nil || m.SchemaVersion != 1 {
+		return nil, false
+	}
+	var refs []string
+	for _, l := range m.FSLayers {
+		if !ValidDigest(l.BlobSum) {
+			return nil, false
+		}
+		refs = append(refs, l.BlobSum)
+	}
+	return refs, true
+}
+
+// blobDataPath is a blob's data file below docker/registry/v2.
+func blobDataPath(d string) string {
+	alg, enc, _ := strings.Cut(d, ":")
+	return "blobs/" + alg + "/" + enc[:2] + "/" + enc + "/data"
+}
