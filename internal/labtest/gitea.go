@@ -214,6 +214,13 @@ TYPE = channel
 [indexer]
 ISSUE_INDEXER_TYPE = db
 
+[cron.cleanup_packages]
+; Only RunCron runs it, and then it removes every blob no version
+; references that was stored before the current second, not only those a
+; day old (go-ini ignores a zero duration, hence 1ns).
+RUN_AT_START = false
+OLDER_THAN = 1ns
+
 [log]
 MODE = file
 LEVEL = Warn
@@ -310,6 +317,36 @@ func (g *Gitea) Stop() {
 	}
 	g.cmd = nil
 	g.log.Close()
+}
+
+// RunCron runs a cron task (e.g. "cleanup_packages", which deletes the
+// blobs no package version references any more) through the admin API;
+// Gitea answers when the task has finished.
+func (g *Gitea) RunCron(t testing.TB, task string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, g.URL+"/api/v1/admin/cron/"+task, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(g.Owner, g.Password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("gitea cron %s: %v", task, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("gitea cron %s: HTTP %d", task, resp.StatusCode)
+	}
+}
+
+// BlobPath is where Gitea stores a blob's bytes (packages/ab/cd/abcd...);
+// cleanup_packages removes the file once no version references the blob.
+func (g *Gitea) BlobPath(digest string) string {
+	_, hex, _ := strings.Cut(digest, ":")
+	if len(hex) < 4 {
+		return ""
+	}
+	return filepath.Join(g.dir, "data", "packages", hex[:2], hex[2:4], hex)
 }
 
 // Dir is Gitea's work dir (app.ini under custom/conf, data, logs).
