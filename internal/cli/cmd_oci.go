@@ -30,6 +30,7 @@ speaking the distribution API).
 		newOCICheckCommand(app),
 		newOCIVerifyCommand(app),
 		newOCIScanCommand(app),
+		newOCIGCPreflightCommand(app),
 	)
 	return cmd
 }

@@ -241,18 +241,19 @@ func (sc *scanner) unreachable(rep *ScanReport, reached map[string]bool) {
 			}
 		}
 	}
+	rep.blobSizes = make(map[string]int64, len(sc.blobs))
 	for _, d := range slices.Sorted(maps.Keys(sc.blobs)) {
 		b := sc.blobs[d]
 		if b.state != present {
 			continue
 		}
+		rep.blobSizes[d] = b.size
 		rep.Summary.Blobs++
 		if reached[d] {
 			continue
 		}
 		rep.Unreachable = append(rep.Unreachable, UnreachableBlob{Digest: d, Size: b.size, PlainGC: !marked[d]})
 	}
-	rep.gcMarked = marked
 }
 
 func dedupe(s []string) []string {

@@ -84,8 +84,8 @@ type ScanReport struct {
 	Started          time.Time         `json:"started"`
 	Duration         time.Duration     `json:"-"`
 
-	reach    []tagReach
-	gcMarked map[string]bool
+	reach     []tagReach
+	blobSizes map[string]int64
 }
 
 // finish sorts the report, fills the summary and sets the status:

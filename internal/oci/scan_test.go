@@ -309,3 +309,45 @@ func startUpload(t *testing.T, s *scanSeed, repo, chunk string) (string, time.Ti
 	}
 	return id, started
 }
+
+// TestScanUnreachable deletes one tag through the API (its manifest goes,
+// as retention does it) and one by removing its directory (its manifest
+// stays, untagged), and checks the exact reclaimable bytes, and that a
+// real plain garbage-collect deletes exactly the blobs the scan said it
+// would.
+func TestScanUnreachable(t *testing.T) {
+	t.Parallel()
+	s := seedScan(t)
+	v2 := pushImage(t, s.p, "plain", "v2", image("plain:v2", "debian", 3, nil))
+	v3 := pushImage(t, s.p, "plain", "v3", image("plain:v3", "alpine", 1, nil))
+	v2m, v3m := s.manifest(t, v2.Digest), s.manifest(t, v3.Digest)
+	deleteManifest(t, s.r, "plain", v2.Digest)
+	s.r.Stop()
+	must(t, os.RemoveAll(s.repoPath("plain", "_manifests/tags/v3")))
+
+	rep := scan(t, s.r.Root(), oci.ScanOptions{})
+	want := append(unreachable(true, v2, v2m.Config, v2m.Layers[1], v2m.Layers[2]), unreachable(false, v3, v3m.Config, v3m.Layers[0])...)
+	if diff := cmp.Diff(want, rep.Unreachable, sortUnreachable); diff != "" {
+		t.Errorf("unreachable (-want +got):\n%s", diff)
+	}
+	plainGC := v2.Size + v2m.Config.Size + v2m.Layers[1].Size + v2m.Layers[2].Size
+	all := plainGC + v3.Size + v3m.Config.Size + v3m.Layers[0].Size
+	if rep.Summary.ReclaimableBytes != all || rep.Summary.PlainGCBytes != plainGC || rep.Summary.UnreachableBlobs != 7 || rep.Summary.PlainGCBlobs != 4 {
+		t.Errorf("summary %+v: want 7 unreachable blobs, %d bytes; 4 and %d bytes for a plain garbage-collect", rep.Summary, all, plainGC)
+	}
+	if rep.Status != job.StatusOK {
+		t.Errorf("status %s, want ok: unreachable blobs are not damage", rep.Status)
+	}
+
+	s.r.GarbageCollect(t)
+	for _, u := range rep.Unreachable {
+		_, err := os.Stat(s.r.BlobData(u.Digest))
+		if gone := os.IsNotExist(err); gone != u.PlainGC {
+			t.Errorf("after garbage-collect, blob %s gone=%v; the scan said plain GC deletes it: %v", u.Digest, gone, u.PlainGC)
+		}
+	}
+	after := scan(t, s.r.Root(), oci.ScanOptions{})
+	if after.Status != job.StatusOK || after.Summary.PlainGCBlobs != 0 || after.Summary.UnreachableBlobs != 3 {
+		t.Errorf("after garbage-collect: %+v, want ok with only v3's 3 blobs unreachable", after.Summary)
+	}
+}
