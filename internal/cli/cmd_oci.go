@@ -31,6 +31,7 @@ speaking the distribution API).
 		newOCIVerifyCommand(app),
 		newOCIScanCommand(app),
 		newOCIGCPreflightCommand(app),
+		newOCIRetainCommand(app),
 	)
 	return cmd
 }

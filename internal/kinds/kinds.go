@@ -12,6 +12,7 @@ func All() map[string]job.Kind {
 	m := map[string]job.Kind{}
 	for _, k := range []job.Kind{
 		oci.ProbeKind(),
+		oci.RetentionKind(),
 	} {
 		m[k.Name] = k
 	}

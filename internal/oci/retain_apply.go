@@ -54,7 +54,7 @@ func Retain(ctx context.Context, b RetentionBackend, c *Client, opts RetentionOp
 	res.Plan = plan
 	if plan.Refused {
 		res.Status = job.StatusFailed
-		res.Error = fmt.Sprintf("the brake refused %d repositories (the plan deletes more than %.0f%% of their tags); nothing was deleted; force to override",
+		res.Error = fmt.Sprintf("the brake refused %d repositories (the plan deletes more than %.0f%% of their tags); nothing was deleted (--force, or force: true in a job, overrides the brake)",
 			plan.Summary.Refused, 100*opts.Policy.maxShare())
 		return res
 	}

@@ -360,7 +360,7 @@ func planRepo(policy RetentionPolicy, in RetentionRepo, now time.Time) (RepoPlan
 		g.own(d, func(d string, size int64) { del[d] = size })
 	}
 	if share := policy.maxShare(); rp.Tags > 0 && !policy.Force && float64(len(rp.Deleted)) > share*float64(rp.Tags) {
-		rp.Refused = fmt.Sprintf("would delete %d of %d tags (%.0f%%), more than the limit of %.0f%%; nothing is deleted anywhere unless --force",
+		rp.Refused = fmt.Sprintf("would delete %d of %d tags (%.0f%%), more than the limit of %.0f%%; nothing is deleted anywhere unless forced",
 			len(rp.Deleted), rp.Tags, 100*float64(len(rp.Deleted))/float64(rp.Tags), 100*share)
 	}
 	return rp, keep, del

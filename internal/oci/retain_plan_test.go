@@ -256,7 +256,7 @@ total frees 5400, refused false
   delete v1.10.0-rc.1: not among the newest 2
   delete v1.2.0: not among the newest 2
   delete v1.9.3: not among the newest 2
-  refused: would delete 4 of 7 tags (57%), more than the limit of 50%; nothing is deleted anywhere unless --force
+  refused: would delete 4 of 7 tags (57%), more than the limit of 50%; nothing is deleted anywhere unless forced
 total frees 2400, refused true
 `,
 		},
@@ -315,7 +315,7 @@ many by created, frees 1800
   delete t1: not among the newest 1
   delete t2: not among the newest 1
   delete t3: not among the newest 1
-  refused: would delete 3 of 4 tags (75%), more than the limit of 50%; nothing is deleted anywhere unless --force
+  refused: would delete 3 of 4 tags (75%), more than the limit of 50%; nothing is deleted anywhere unless forced
 total frees 1800, refused true
 `,
 		},

@@ -197,3 +197,20 @@ func compareVersions(a, b version) int {
 	}
 	return cmp.Compare(len(ap), len(bp))
 }
+
+// ParseAge parses a keep-younger-than age: a Go duration (72h, 90m) or a
+// whole number of days (30d). It must be positive.
+func ParseAge(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 || days > 100*365 {
+			return 0, fmt.Errorf("%q is not a positive age (e.g. 30d or 72h)", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive age (e.g. 30d or 72h)", s)
+	}
+	return d, nil
+}
