@@ -347,12 +347,13 @@ func (b *GiteaBackend) listOnce(ctx context.Context, q string) ([]giteaVersion, 
 	type key struct{ name, version string }
 	seen := map[key]bool{}
 	var all []giteaVersion
+	counted := 0 // entries of other package types, which the total includes
 	firstTotal := -1
 	for page := 1; ; page++ {
 		if page > giteaMaxPages {
 			return nil, fmt.Errorf("gitea: listing packages of %s: %w: more than %d pages", b.owner, ErrMalformedResponse, giteaMaxPages)
 		}
-		vs, total, link, next, err := b.listPage(ctx, q, page)
+		vs, others, total, link, next, err := b.listPage(ctx, q, page)
 		if err != nil {
 			return nil, err
 		}
@@ -368,16 +369,18 @@ func (b *GiteaBackend) listOnce(ctx context.Context, q string) ([]giteaVersion, 
 				all = append(all, v)
 			}
 		}
+		counted += others
 		// Go on while the page was not empty and the server says there is
 		// more: Link rel="next", a total not reached yet, or (a server
 		// that sends neither) a full page.
-		more := next || (total >= 0 && len(all) < total) || (total < 0 && !link && len(vs) >= giteaPageSize)
-		if len(vs) == 0 || !more {
+		n := len(vs) + others
+		more := next || (total >= 0 && len(all)+counted < total) || (total < 0 && !link && n >= giteaPageSize)
+		if n == 0 || !more {
 			break
 		}
 	}
-	if firstTotal >= 0 && len(all) < firstTotal {
-		return nil, fmt.Errorf("%w (%d of %d versions seen)", errGiteaListChanged, len(all), firstTotal)
+	if firstTotal >= 0 && len(all)+counted < firstTotal {
+		return nil, fmt.Errorf("%w (%d of %d versions seen)", errGiteaListChanged, len(all)+counted, firstTotal)
 	}
 	return all, nil
 }
@@ -387,7 +390,7 @@ func (b *GiteaBackend) listOnce(ctx context.Context, q string) ([]giteaVersion, 
 // The Link URL itself is not
 // followed: pages are asked for by number from our own base URL, so a
 // reply cannot send the token elsewhere.
-func (b *GiteaBackend) listPage(ctx context.Context, q string, page int) (vs []giteaVersion, total int, link, next bool, err error) {
+func (b *GiteaBackend) listPage(ctx context.Context, q string, page int) (vs []giteaVersion, others, total int, link, next bool, err error) {
 	v := url.Values{"type": {"container"}, "page": {strconv.Itoa(page)}, "limit": {strconv.Itoa(giteaPageSize)}}
 	if q != "" {
 		v.Set("q", q)
@@ -411,13 +414,13 @@ func (b *GiteaBackend) listPage(ctx context.Context, q string, page int) (vs []g
 		if err != nil {
 			return err
 		}
-		vs, err = parseGiteaPackages(body)
+		vs, others, err = parseGiteaPackages(body)
 		return err
 	})
 	if err != nil {
-		return nil, 0, false, false, fmt.Errorf("gitea: listing packages of %s (page %d): %w", b.owner, page, err)
+		return nil, 0, 0, false, false, fmt.Errorf("gitea: listing packages of %s (page %d): %w", b.owner, page, err)
 	}
-	return vs, total, link, next, nil
+	return vs, others, total, link, next, nil
 }
 
 func readLimited(r io.Reader, limit int64) ([]byte, error) {
@@ -463,11 +466,13 @@ func linkHasNext(links []string) bool {
 
 // parseGiteaPackages parses one page of GET /api/v1/packages/{owner}: a
 // JSON array of packages, one per version. It is untrusted input: entries
-// of another type are skipped (they are not ours to delete), and an entry
+// of another type are skipped and counted in others (they are not ours to
+// delete, but X-Total-Count includes them if the type filter was
+// ignored), and an entry
 // whose name or version is not a valid repository name, tag or sha256
 // digest fails the whole page, because a version the planner cannot see
 // could be an index keeping children alive.
-func parseGiteaPackages(body []byte) ([]giteaVersion, error) {
+func parseGiteaPackages(body []byte) (vs []giteaVersion, others int, err error) {
 	var raw []*struct {
 		Type      string          `json:"type"`
 		Name      string          `json:"name"`
@@ -475,41 +480,42 @@ func parseGiteaPackages(body []byte) ([]giteaVersion, error) {
 		CreatedAt json.RawMessage `json:"created_at"`
 	}
 	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, fmt.Errorf("%w: package list: %w", ErrMalformedResponse, err)
+		return nil, 0, fmt.Errorf("%w: package list: %w", ErrMalformedResponse, err)
 	}
 	if raw == nil {
-		return nil, fmt.Errorf("%w: package list is not a JSON array", ErrMalformedResponse)
+		return nil, 0, fmt.Errorf("%w: package list is not a JSON array", ErrMalformedResponse)
 	}
 	out := make([]giteaVersion, 0, len(raw))
 	for i, p := range raw {
 		if p == nil {
-			return nil, fmt.Errorf("%w: package list entry %d is null", ErrMalformedResponse, i)
+			return nil, 0, fmt.Errorf("%w: package list entry %d is null", ErrMalformedResponse, i)
 		}
 		if p.Type != "container" {
+			others++
 			continue
 		}
 		// The owner's own name is at most 40 characters on Gitea; keep the
 		// whole registry name within its 255.
 		if p.Name == "" || len(p.Name) > 200 || !ValidRepo(p.Name) {
-			return nil, fmt.Errorf("%w: package list entry %d: name %q is not a repository name", ErrMalformedResponse, i, truncate(p.Name, 80))
+			return nil, 0, fmt.Errorf("%w: package list entry %d: name %q is not a repository name", ErrMalformedResponse, i, truncate(p.Name, 80))
 		}
 		switch {
 		case strings.HasPrefix(p.Version, "sha256:"):
 			if !ValidDigest(p.Version) {
-				return nil, fmt.Errorf("%w: package list entry %d (%s): version %q is not a sha256 digest", ErrMalformedResponse, i, p.Name, truncate(p.Version, 80))
+				return nil, 0, fmt.Errorf("%w: package list entry %d (%s): version %q is not a sha256 digest", ErrMalformedResponse, i, p.Name, truncate(p.Version, 80))
 			}
 		case !ValidTag(p.Version):
-			return nil, fmt.Errorf("%w: package list entry %d (%s): version %q is not a tag", ErrMalformedResponse, i, p.Name, truncate(p.Version, 80))
+			return nil, 0, fmt.Errorf("%w: package list entry %d (%s): version %q is not a tag", ErrMalformedResponse, i, p.Name, truncate(p.Version, 80))
 		}
 		var created time.Time
 		if len(p.CreatedAt) > 0 && string(p.CreatedAt) != "null" {
 			if err := json.Unmarshal(p.CreatedAt, &created); err != nil {
-				return nil, fmt.Errorf("%w: package list entry %d (%s:%s): created_at: %w", ErrMalformedResponse, i, p.Name, p.Version, err)
+				return nil, 0, fmt.Errorf("%w: package list entry %d (%s:%s): created_at: %w", ErrMalformedResponse, i, p.Name, p.Version, err)
 			}
 		}
 		out = append(out, giteaVersion{Name: p.Name, Version: p.Version, Created: created})
 	}
-	return out, nil
+	return out, others, nil
 }
 
 // parseGiteaFiles finds the digest of a container version in the reply to

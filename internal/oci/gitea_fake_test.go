@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ const fakeToken = "s3cr3t-t0ken-do-not-print"
 type fakeVersion struct {
 	name, version, digest string
 	created               time.Time
+	typ                   string // "" is container
 }
 
 // fakeGitea answers the packages API the way Gitea 1.22 does (newest
@@ -43,7 +45,9 @@ type fakeGitea struct {
 	// linkBase replaces the base URL in Link headers.
 	linkBase string
 	noTotal  bool
-	requests atomic.Int64
+	// ignoreType lists every package type whatever type= says.
+	ignoreType bool
+	requests   atomic.Int64
 }
 
 func (f *fakeGitea) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +129,7 @@ func (f *fakeGitea) list(w http.ResponseWriter, r *http.Request) {
 	}
 	var match []fakeVersion
 	for _, v := range f.versions {
-		if q.Get("type") == "container" && strings.Contains(v.name, q.Get("q")) {
+		if (f.ignoreType || v.typ == "" && q.Get("type") == "container") && strings.Contains(v.name, q.Get("q")) {
 			match = append(match, v)
 		}
 	}
@@ -138,7 +142,11 @@ func (f *fakeGitea) list(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []pkg{}
 	for i := (page - 1) * limit; i < len(match) && i < page*limit; i++ {
-		out = append(out, pkg{ID: i, Type: "container", Name: match[i].name, Version: match[i].version, CreatedAt: match[i].created})
+		typ := match[i].typ
+		if typ == "" {
+			typ = "container"
+		}
+		out = append(out, pkg{ID: i, Type: typ, Name: match[i].name, Version: match[i].version, CreatedAt: match[i].created})
 	}
 	if !f.noTotal {
 		w.Header().Set("X-Total-Count", strconv.Itoa(len(match)))
@@ -191,11 +199,16 @@ func TestGiteaFakePagination(t *testing.T) {
 		{"gitea", &fakeGitea{}},
 		{"server pages of 7", &fakeGitea{pageSize: 7}},
 		{"no X-Total-Count", &fakeGitea{noTotal: true}},
+		{"type filter ignored", &fakeGitea{ignoreType: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tc.f.versions = fakePopulation(73, 41)
+			pop := fakePopulation(73, 41)
+			tc.f.versions = slices.Clone(pop)
 			tc.f.versions = append(tc.f.versions, fakeVersion{name: "other", version: "latest", digest: fakeDigest(99999)})
+			for i := range 30 { // npm packages of the same names, among the newest
+				tc.f.versions = slices.Insert(tc.f.versions, 2*i, fakeVersion{name: "app", version: fmt.Sprintf("1.%d.0 beta", i), typ: "npm"})
+			}
 			b := startFakeGitea(t, tc.f)
 			ctx := t.Context()
 			repos, err := b.Repos(ctx)
@@ -213,7 +226,7 @@ func TestGiteaFakePagination(t *testing.T) {
 				t.Fatalf("%d tags, want 73", len(tags))
 			}
 			for i, tg := range tags {
-				want := oci.TagRef{Repo: "owner/app", Tag: fmt.Sprintf("v%03d", i), Digest: fakeDigest(i), Created: tc.f.versions[i].created}
+				want := oci.TagRef{Repo: "owner/app", Tag: fmt.Sprintf("v%03d", i), Digest: fakeDigest(i), Created: pop[i].created}
 				if diff := cmp.Diff(want, tg); diff != "" {
 					t.Fatalf("tag %d (-want +got)\n%s", i, diff)
 				}

@@ -21,6 +21,7 @@ func TestParseGiteaPackages(t *testing.T) {
 		name    string
 		body    string
 		want    []giteaVersion
+		others  int
 		wantErr string
 	}{
 		{name: "empty", body: `[]`, want: []giteaVersion{}},
@@ -33,6 +34,7 @@ func TestParseGiteaPackages(t *testing.T) {
 				{Name: "app", Version: "v1", Created: t0},
 				{Name: "team/app", Version: testDigestA, Created: t0.In(time.FixedZone("", 3600))},
 			},
+			others: 1,
 		},
 		{name: "no created_at", body: `[{"type":"container","name":"app","version":"latest"}]`, want: []giteaVersion{{Name: "app", Version: "latest"}}},
 		{name: "null created_at", body: `[{"type":"container","name":"app","version":"latest","created_at":null}]`, want: []giteaVersion{{Name: "app", Version: "latest"}}},
@@ -53,7 +55,7 @@ func TestParseGiteaPackages(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := parseGiteaPackages([]byte(tt.body))
+			got, others, err := parseGiteaPackages([]byte(tt.body))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, ErrMalformedResponse) {
 					t.Fatalf("err = %v, want ErrMalformedResponse with %q", err, tt.wantErr)
@@ -65,6 +67,9 @@ func TestParseGiteaPackages(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("(-want +got)\n%s", diff)
+			}
+			if others != tt.others {
+				t.Errorf("others = %d, want %d", others, tt.others)
 			}
 		})
 	}
@@ -131,7 +136,7 @@ func FuzzParseGiteaPackages(f *testing.F) {
 	f.Add([]byte(`{"message":"not found"}`))
 	f.Add([]byte(`[{"type":"container","name":"app","version":"sha256:../../x"}]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		vs, err := parseGiteaPackages(body)
+		vs, _, err := parseGiteaPackages(body)
 		if err != nil {
 			if !errors.Is(err, ErrMalformedResponse) {
 				t.Fatalf("error %v is not ErrMalformedResponse", err)
