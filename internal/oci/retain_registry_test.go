@@ -1,6 +1,7 @@
 package oci_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -346,5 +347,42 @@ func TestRetainBrakeAndDryRun(t *testing.T) {
 	want := map[string][]string{"app": {"latest", "v4"}, "multi": {"latest", "m4"}, "docker": {"d3"}}
 	if diff := cmp.Diff(want, tagList(t, c)); diff != "" {
 		t.Errorf("tags after the forced run (-want +got):\n%s", diff)
+	}
+}
+
+// failingBackend wraps a backend and fails DeleteTag for some tags.
+type failingBackend struct {
+	oci.RetentionBackend
+	fail func(oci.TagRef) bool
+}
+
+func (b failingBackend) DeleteTag(ctx context.Context, t oci.TagRef) error {
+	if b.fail(t) {
+		return fmt.Errorf("deleting %s:%s: %w", t.Repo, t.Tag, oci.ErrServer)
+	}
+	return b.RetentionBackend.DeleteTag(ctx, t)
+}
+
+// TestRetainDeleteFailsKeepsChildren: when deleting an index's tag fails,
+// its children stay (the index still needs them), the run is incomplete
+// (exit 3), and every kept tag is still whole.
+func TestRetainDeleteFailsKeepsChildren(t *testing.T) {
+	t.Parallel()
+	_, c, _ := retainRegistry(t)
+	b := failingBackend{RetentionBackend: oci.NewRegistryBackend(c, 0), fail: func(t oci.TagRef) bool { return t.Tag == "m1" }}
+	res := oci.Retain(t.Context(), b, c, oci.RetentionOptions{Policy: oci.RetentionPolicy{Default: oci.RetentionRule{Keep: 2}}, Apply: true})
+	if res.Status != job.StatusIncomplete || job.ExitCode(res.Status) != 3 || len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "multi:m1") {
+		t.Errorf("status %s, errors %q; want incomplete naming multi:m1", res.Status, res.Errors)
+	}
+	if res.DeletedTags != 4 || res.DeletedUntagged != 3 || len(res.Skipped) != 2 {
+		t.Errorf("deleted %d tags, %d untagged, skipped %q; want 4, 3 and m1's two children skipped", res.DeletedTags, res.DeletedUntagged, res.Skipped)
+	}
+	if res.Recheck == nil || res.Recheck.Status != job.StatusOK {
+		t.Errorf("re-check %+v, want every kept tag whole", res.Recheck)
+	}
+	// m1 itself is still whole: its children were not deleted under it.
+	rep := oci.Check(t.Context(), c, oci.CheckOptions{Repos: []string{"multi"}})
+	if rep.Status != job.StatusOK || rep.Summary.Tags != 4 {
+		t.Errorf("multi after the failed deletion: %s, %d tags, broken %+v", rep.Status, rep.Summary.Tags, rep.Broken)
 	}
 }
