@@ -2,12 +2,16 @@ package oci_test
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/labops/labops/internal/job"
 	"github.com/labops/labops/internal/labtest"
@@ -246,4 +250,56 @@ func planSets(p *oci.RetentionPlan) (kept, deleted, untagged map[string][]string
 		slices.Sort(untagged[rp.Repo])
 	}
 	return kept, deleted, untagged
+}
+
+// TestGiteaRetentionJob runs the oci-retention job kind with forgejo,
+// owner and token_file: the token is read from its file at each run, so a
+// run with a stale token is incomplete and the next run, after the file
+// was rewritten, applies.
+func TestGiteaRetentionJob(t *testing.T) {
+	t.Parallel()
+	g, _, p, b := startGitea(t)
+	repo := g.Owner + "/app"
+	var kept []oci.Descriptor
+	for i := 1; i <= 3; i++ {
+		_, ch := pushMulti(t, p, repo, fmt.Sprintf("v%d", i), false, false)
+		if i > 1 {
+			kept = append(kept, ch...)
+		}
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("0000000000000000000000000000000000000000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	keep := 2
+	j, err := oci.NewRetention(oci.RetentionSpec{Forgejo: g.URL, Owner: g.Owner, TokenFile: tokenFile, Keep: &keep, Apply: true},
+		job.Deps{Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := j.Run(t.Context(), slog.New(slog.DiscardHandler))
+	if res.Status != job.StatusIncomplete || !strings.Contains(res.Error, "unauthorized") {
+		t.Errorf("stale token: %s %q", res.Status, res.Error)
+	}
+	if err := os.WriteFile(tokenFile, []byte(g.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res = j.Run(t.Context(), slog.New(slog.DiscardHandler))
+	if res.Status != job.StatusOK || res.Counters["deleted_tags"] != 1 || res.Counters["deleted_untagged"] != 2 || res.Counters["kept_broken_images"] != 0 {
+		t.Fatalf("apply: %s %q, counters %v", res.Status, res.Error, res.Counters)
+	}
+	tags, err := b.Tags(t.Context(), repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tagMap(tags); len(got) != 2 || got["v1"] != "" {
+		t.Errorf("tags after the job: %v", got)
+	}
+	untagged, err := b.Untagged(t.Context(), repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(digests(kept), untagged); diff != "" {
+		t.Errorf("untagged after the job (-want +got)\n%s", diff)
+	}
 }
