@@ -58,8 +58,12 @@ var _ RetentionBackend = (*GiteaBackend)(nil)
 // token is the credential). It does no network I/O.
 func NewGiteaBackend(baseURL, owner, token string, opts Options) (*GiteaBackend, error) {
 	u, err := url.Parse(strings.TrimSpace(baseURL))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("gitea URL %q: want http(s)://host[:port][/path]", baseURL)
+	if err != nil {
+		// Not echoed: it could hold a password in its user info.
+		return nil, errors.New("gitea URL: not a URL; want http(s)://host[:port][/path]")
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("gitea URL %q: want http(s)://host[:port][/path]", redactURL(baseURL))
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("gitea URL %s://%s: no user info, query or fragment, please", u.Scheme, u.Host)
@@ -108,6 +112,8 @@ func (b *GiteaBackend) Registry() Registry { return b.reg }
 
 // RegistryCredentials are what a Client needs for that registry: the
 // owner's name and the token, exchanged for a bearer token at /v2/token.
+// (Gitea and Forgejo ignore the user name when the password is a token,
+// so this works for an organization owner too.)
 func (b *GiteaBackend) RegistryCredentials() Credentials {
 	return Credentials{Username: b.owner, Password: b.token}
 }

@@ -427,6 +427,11 @@ func TestNewGiteaBackendValidates(t *testing.T) {
 			t.Errorf("error shows the token: %v", err)
 		}
 	}
+	for _, u := range []string{"http://u:pass word@h", "ftp://u:password@h", "http://u:password@h"} {
+		if _, err := oci.NewGiteaBackend(u, "o", "t", oci.Options{}); err == nil || strings.Contains(err.Error(), "password") {
+			t.Errorf("NewGiteaBackend with a password in the URL: %v", err)
+		}
+	}
 	if _, err := oci.NewGiteaBackend("http://h", "o", "t", oci.Options{Credentials: oci.Credentials{Username: "u"}}); err == nil {
 		t.Error("credentials besides the token accepted")
 	}
