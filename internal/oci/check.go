@@ -71,6 +71,9 @@ type walker struct {
 	progMu  sync.Mutex
 
 	repos, tagsKnown, tagsDone, manifests, blobs atomic.Int64
+
+	// data proves each distinct blob's bytes once per registry.
+	data dataProofs
 }
 
 // Check walks the registry: every repository (catalog or opts.Repos),
@@ -139,6 +142,7 @@ func newWalker(c *Client, opts CheckOptions) *walker {
 	return &walker{
 		c: c, opts: opts, log: opts.Logger,
 		errSeen: map[string]bool{},
+		data:    dataProofs{m: map[string]*dataProof{}},
 		report: &Report{
 			Registry: c.Registry().Host,
 			Depth:    opts.Depth,

@@ -2,6 +2,7 @@ package oci_test
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -145,5 +146,41 @@ func TestCheckDepthAndDedupe(t *testing.T) {
 				t.Errorf("report counts %d requests, the registry saw %d", rep.Summary.Requests, got)
 			}
 		})
+	}
+}
+
+// TestCheckSharedBlobDeletedBehindCache deletes the data of a base layer
+// that three repositories link, while the registry runs with its cache
+// warm: the data is read once per registry, but a failed read proves
+// nothing, so every repository reads it itself and every image is reported.
+func TestCheckSharedBlobDeletedBehindCache(t *testing.T) {
+	t.Parallel()
+	r, p := startRegistry(t, labtest.RegistryOptions{})
+	img := image("base-only", "alpine", 2, nil)
+	repos := []string{"a", "b", "c"}
+	for _, repo := range repos {
+		pushImage(t, p, repo, "1", img)
+	}
+	c := client(t, r.Host(), oci.Options{})
+	if rep := oci.Check(t.Context(), c, oci.CheckOptions{}); rep.Status != job.StatusOK {
+		t.Fatalf("before: status %s", rep.Status)
+	}
+	layer := oci.Digest(img.Layers[0])
+	for _, repo := range repos {
+		head(t, r.URL()+"/v2/"+repo+"/blobs/"+layer)
+	}
+	if err := os.Remove(r.BlobData(layer)); err != nil {
+		t.Fatal(err)
+	}
+	rep := oci.Check(t.Context(), c, oci.CheckOptions{})
+	var got []string
+	for _, b := range rep.Broken {
+		for _, pr := range b.Problems {
+			got = append(got, b.Subject()+" "+pr.Kind+" "+pr.State)
+		}
+	}
+	want := []string{"a:1 layer missing", "b:1 layer missing", "c:1 layer missing"}
+	if rep.Status != job.StatusFailed || !slices.Equal(got, want) {
+		t.Errorf("status %s, problems %q; want failed with %q", rep.Status, got, want)
 	}
 }

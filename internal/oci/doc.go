@@ -21,9 +21,12 @@
 //	             distinct digest checked once
 //	report.go    the report, its text and JSON forms, and job.Result
 //	probe.go     the oci-probe job kind and its metrics
+//	dataproof.go each distinct blob's data read once per registry
 //	push.go      pushing blobs, manifests and indexes (seeding)
 //
 // A HEAD is not proof that a blob exists: registry:2's in-memory blob
-// descriptor cache answers HEAD 200 for a blob deleted while it runs. Blobs
-// are therefore confirmed with a one-byte ranged GET that must return a byte.
+// descriptor cache answers HEAD 200 for a blob deleted while it runs. Blob
+// data is therefore confirmed with a one-byte ranged GET that must return a
+// byte, once per registry (dataproof.go says why once is enough); every
+// other repository linking the blob gets a HEAD for its link.
 package oci

@@ -229,9 +229,19 @@ func TestCheckPagination(t *testing.T) {
 	}
 	// distribution 2.8 ignores n= on tag lists (one page of 9 here); the
 	// tag pages are tested against olareg in TestCheckTagPagination.
-	// Each repository's blobs are checked once however many tags share them.
-	if got := px.requests("GET /v2/many/blobs/"); len(got) != 2 {
-		t.Errorf("blob requests in many: %q; want 2 (config and layer, once each)", got)
+	// Each repository's blobs are checked once however many tags share them,
+	// and each distinct blob's data is read (ranged GET) once per registry;
+	// the other repositories that link it get a HEAD.
+	if got := len(px.requests("GET /v2/many/blobs/")) + len(px.requests("HEAD /v2/many/blobs/")); got != 2 {
+		t.Errorf("%d blob requests in many; want 2 (config and layer, once each)", got)
+	}
+	var gets, heads int
+	for _, repo := range append(repos, "many") {
+		gets += len(px.requests("GET /v2/" + repo + "/blobs/"))
+		heads += len(px.requests("HEAD /v2/" + repo + "/blobs/"))
+	}
+	if gets != 2 || heads != 14 {
+		t.Errorf("blob data read %d times and links checked by HEAD %d times; want 2 (each distinct blob once) and 14", gets, heads)
 	}
 }
 

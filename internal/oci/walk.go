@@ -165,10 +165,15 @@ func (rw *repoWalk) blob(ctx context.Context, kind string, d Descriptor) ([]Prob
 	ps, err := rw.once("b:"+d.Digest, func() ([]Problem, error) {
 		rw.w.blobs.Add(1)
 		var err error
-		if rw.w.opts.VerifyDigests {
-			err = rw.w.c.VerifyBlob(ctx, rw.repo, d)
+		if proof, mine := rw.w.data.claim(ctx, d.Digest); !mine {
+			err = rw.w.c.HeadBlob(ctx, rw.repo, d) // data proven elsewhere: prove the link
 		} else {
-			err = rw.w.c.CheckBlob(ctx, rw.repo, d)
+			if rw.w.opts.VerifyDigests {
+				err = rw.w.c.VerifyBlob(ctx, rw.repo, d)
+			} else {
+				err = rw.w.c.CheckBlob(ctx, rw.repo, d)
+			}
+			proof.settle(err == nil)
 		}
 		if err == nil {
 			return nil, nil
