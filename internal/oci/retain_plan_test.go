@@ -15,25 +15,13 @@ import (
 	"github.com/labops/labops/internal/oci"
 )
 
-// -update rewrites golden files. Registered only if no other test file of
-// this binary registered it first (package variables initialize before
-// init functions).
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite testdata golden files from the current output")
-	}
-}
-
-func updating() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
+var update = flag.Bool("update", false, "rewrite testdata golden files from the current output")
 
 // golden compares got with testdata/NAME, or rewrites it under -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
-	if updating() {
+	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
