@@ -1,11 +1,14 @@
 package oci
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -123,37 +126,58 @@ func (sc *scanner) readManifests(ctx context.Context) {
 		}
 	}
 	for len(want) > 0 && ctx.Err() == nil {
-		var todo []string
+		// One task per blobs/<alg>/<xx> directory: each manifest is then
+		// opened two components below a directory already open.
+		groups := map[string][]string{}
 		for d := range want {
 			if _, done := sc.manifests[d]; !done && sc.blobs[d].state == present {
-				todo = append(todo, d)
+				alg, enc, _ := strings.Cut(d, ":")
+				groups[alg+"/"+enc[:2]] = append(groups[alg+"/"+enc[:2]], d)
 			}
 		}
-		got := make([]*storedManifest, len(todo))
-		forEach(ctx, sc.opts.Workers, len(todo), func(i int) { got[i] = sc.readManifest(todo[i]) })
+		prefixes := slices.Collect(maps.Keys(groups))
+		got := make([]map[string]*storedManifest, len(prefixes))
+		forEach(ctx, sc.opts.Workers, len(prefixes), func(i int) {
+			got[i] = sc.readManifestsIn(prefixes[i], groups[prefixes[i]])
+		})
 		want = map[string]bool{}
-		for i, d := range todo {
-			if got[i] == nil {
-				continue // unreadable; recorded
-			}
-			sc.manifests[d] = got[i]
-			for _, c := range got[i].children() {
-				want[c.Digest] = true
+		for _, ms := range got {
+			for d, sm := range ms {
+				sc.manifests[d] = sm
+				for _, c := range sm.children() {
+					want[c.Digest] = true
+				}
 			}
 		}
 	}
 }
 
+// readManifestsIn reads and parses the manifests ds, all in the blob
+// directory blobs/<prefix>. An unreadable one is left out (and recorded).
+func (sc *scanner) readManifestsIn(prefix string, ds []string) map[string]*storedManifest {
+	h, st := sc.fs.openDir("blobs/" + prefix)
+	if st != present {
+		return nil
+	}
+	defer h.close()
+	out := make(map[string]*storedManifest, len(ds))
+	for _, d := range ds {
+		if sm := sc.readManifest(h, d); sm != nil {
+			out[d] = sm
+		}
+	}
+	return out
+}
+
 // readManifest reads and parses the blob d, or returns nil when it could
 // not be read (the error is recorded).
-func (sc *scanner) readManifest(d string) *storedManifest {
+func (sc *scanner) readManifest(h *dirHandle, d string) *storedManifest {
 	if sc.blobs[d].size > maxManifestSize {
 		return &storedManifest{state: StateInvalid, msg: fmt.Sprintf("%d bytes: too large to be a manifest", sc.blobs[d].size)}
 	}
-	p := blobDataPath(d)
-	body, err := sc.fs.root.ReadFile(p)
-	if err != nil {
-		sc.fs.classify(p, err)
+	_, enc, _ := strings.Cut(d, ":")
+	body, st := sc.fs.readFile(h, enc+"/data", int(sc.blobs[d].size))
+	if st != present {
 		return nil
 	}
 	return parseStored(d, body)
@@ -163,6 +187,9 @@ func (sc *scanner) readManifest(d string) *storedManifest {
 func parseStored(d string, body []byte) *storedManifest {
 	if err := verifyDigest(d, body); err != nil {
 		return &storedManifest{state: StateCorrupt, msg: innermost(err)}
+	}
+	if m := parseFast(body); m != nil {
+		return &storedManifest{m: m}
 	}
 	m, err := ParseManifest("", body)
 	switch {
@@ -176,6 +203,52 @@ func parseStored(d string, body []byte) *storedManifest {
 	default:
 		return &storedManifest{state: StateInvalid, msg: innermost(err)}
 	}
+}
+
+// parseFast parses the common case, a manifest or index that names its
+// media type and holds sha256 or sha512 digests and no nulls, in one pass
+// and without regular expressions. It returns nil for anything else, and
+// ParseManifest then decides: whatever parseFast accepts, ParseManifest
+// accepts as the same Manifest (FuzzParseStored holds it to that).
+func parseFast(body []byte) *Manifest {
+	if bytes.Contains(body, []byte("null")) {
+		return nil
+	}
+	var f struct {
+		SchemaVersion int             `json:"schemaVersion"`
+		MediaType     string          `json:"mediaType"`
+		Config        json.RawMessage `json:"config"`
+		Layers        []Descriptor    `json:"layers"`
+		Manifests     []Descriptor    `json:"manifests"`
+		FSLayers      json.RawMessage `json:"fsLayers"`
+	}
+	if json.Unmarshal(body, &f) != nil || f.SchemaVersion != 2 || f.FSLayers != nil {
+		return nil
+	}
+	m := &Manifest{SchemaVersion: 2, MediaType: f.MediaType, Layers: f.Layers, Manifests: f.Manifests}
+	switch f.MediaType {
+	case MediaTypeOCIIndex, MediaTypeDockerList:
+		if f.Config != nil || f.Layers != nil || !fastDescriptors(f.Manifests) {
+			return nil
+		}
+	case MediaTypeOCIManifest, MediaTypeDockerManifest:
+		if f.Manifests != nil || f.Config == nil || json.Unmarshal(f.Config, &m.Config) != nil ||
+			!fastDescriptors([]Descriptor{m.Config}) || !fastDescriptors(f.Layers) {
+			return nil
+		}
+	default:
+		return nil
+	}
+	return m
+}
+
+func fastDescriptors(ds []Descriptor) bool {
+	for _, d := range ds {
+		if !storageDigest(d.Digest) || d.Size < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // schema1Refs returns the layers of a Docker schema1 manifest, which
@@ -198,10 +271,4 @@ func schema1Refs(body []byte) ([]string, bool) {
 		refs = append(refs, l.BlobSum)
 	}
 	return refs, true
-}
-
-// blobDataPath is a blob's data file below docker/registry/v2.
-func blobDataPath(d string) string {
-	alg, enc, _ := strings.Cut(d, ":")
-	return "blobs/" + alg + "/" + enc[:2] + "/" + enc + "/data"
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,10 @@ import (
 // storageDir is where registry:2's filesystem driver keeps everything,
 // below its rootdirectory.
 const storageDir = "docker/registry/v2"
+
+// errSymlink is a path that went through a symbolic link (openat2
+// refuses them all).
+var errSymlink = errors.New("symbolic link not followed")
 
 // ErrNotStorageRoot means a path is not registry:2 filesystem storage: not
 // a directory, or no docker/registry/v2 below it.
@@ -95,16 +98,26 @@ func (s *storageFS) fail(err error) {
 	}
 }
 
-// refuse records a symbolic link the scan does not follow.
+// refuse records a symbolic link the scan does not follow: p itself, or
+// the first component of p that is one.
 func (s *storageFS) refuse(p string) {
-	target, _ := s.root.Readlink(p)
+	link := p
+	parts := strings.Split(p, "/")
+	for i := range parts {
+		q := strings.Join(parts[:i+1], "/")
+		if fi, err := s.root.Lstat(q); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			link = q
+			break
+		}
+	}
+	target, _ := s.root.Readlink(link)
 	outside := false
-	if _, err := s.root.Stat(p); err != nil && escapes(err) {
+	if _, err := s.root.Stat(link); err != nil && escapes(err) {
 		outside = true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.refused = append(s.refused, RefusedPath{Path: path.Join(storageDir, p), Target: target, Outside: outside})
+	s.refused = append(s.refused, RefusedPath{Path: path.Join(storageDir, link), Target: target, Outside: outside})
 }
 
 // escapes reports whether err is os.Root refusing a path that leads
@@ -119,7 +132,7 @@ func (s *storageFS) classify(p string, err error) presence {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 		return absent
-	case escapes(err):
+	case escapes(err), errors.Is(err, errSymlink):
 		s.refuse(p)
 	default:
 		s.fail(fmt.Errorf("reading %s: %w", path.Join(storageDir, p), err))
@@ -134,33 +147,115 @@ type listing struct {
 	state   presence      // absent when the directory is not there
 }
 
+// dirHandle is a directory opened through os.Root. Files inside it are
+// opened relative to its descriptor with openat2, which refuses every
+// symbolic link and escape, or through its own os.Root where openat2 is
+// missing.
+type dirHandle struct {
+	r    *os.Root
+	f    *os.File
+	fd   int
+	path string // below docker/registry/v2
+}
+
+// openDir opens dir (below docker/registry/v2).
+func (s *storageFS) openDir(dir string) (*dirHandle, presence) {
+	r, err := s.root.OpenRoot(dir)
+	if err != nil {
+		return nil, s.classify(dir, err)
+	}
+	f, err := r.Open(".")
+	if err != nil {
+		r.Close()
+		return nil, s.classify(dir, err)
+	}
+	return &dirHandle{r: r, f: f, fd: int(f.Fd()), path: dir}, present
+}
+
+func (d *dirHandle) close() {
+	d.f.Close()
+	d.r.Close()
+}
+
 // list lists dir. Symbolic links are refused, never followed, so that no
 // walk can loop or leave the root.
 func (s *storageFS) list(dir string) listing {
-	return s.listIn(s.root, dir, dir)
+	d, st := s.openDir(dir)
+	if st != present {
+		return listing{state: st}
+	}
+	defer d.close()
+	return s.listDir(d)
 }
 
-// listIn lists dir inside r; shown is dir's path below docker/registry/v2.
-func (s *storageFS) listIn(r *os.Root, dir, shown string) listing {
-	f, err := r.Open(dir)
+// listDir lists an open directory.
+func (s *storageFS) listDir(d *dirHandle) listing {
+	ents, err := d.f.ReadDir(-1)
 	if err != nil {
-		return listing{state: s.classify(shown, err)}
-	}
-	defer f.Close()
-	ents, err := f.ReadDir(-1)
-	if err != nil {
-		return listing{state: s.classify(shown, err)}
+		return listing{state: s.classify(d.path, err)}
 	}
 	l := listing{ents: ents[:0], state: present}
 	for _, e := range ents {
 		if e.Type()&fs.ModeSymlink != 0 {
-			s.refuse(path.Join(shown, e.Name()))
+			s.refuse(path.Join(d.path, e.Name()))
 			l.refused = append(l.refused, e.Name())
 			continue
 		}
 		l.ents = append(l.ents, e)
 	}
 	return l
+}
+
+// listNames lists the names in an open directory without their types:
+// some filesystems have no type in their directory entries, and Go then
+// stats every entry. The callers open what they need below each name with
+// openat2, which refuses symbolic links itself.
+func (s *storageFS) listNames(d *dirHandle) ([]string, presence) {
+	names, err := d.f.Readdirnames(-1)
+	if err != nil {
+		return nil, s.classify(d.path, err)
+	}
+	return names, present
+}
+
+// readFile reads name inside d; a file longer than limit comes back
+// truncated to limit+1 bytes, for the caller to reject.
+func (s *storageFS) readFile(d *dirHandle, name string, limit int) ([]byte, presence) {
+	buf := make([]byte, limit+1)
+	n, err := readAt(d.fd, name, buf)
+	if errors.Is(err, errUseRoot) {
+		var b []byte
+		b, err = d.r.ReadFile(name)
+		n = copy(buf, b)
+	}
+	if err != nil {
+		return nil, s.classify(d.path+"/"+name, err)
+	}
+	return buf[:n], present
+}
+
+// statFile returns the size of the regular file name inside d; a symbolic
+// link is refused (unknown), anything else not regular is absent.
+func (s *storageFS) statFile(d *dirHandle, name string) (int64, presence) {
+	size, regular, err := statAt(d.fd, name)
+	if errors.Is(err, errUseRoot) {
+		var fi fs.FileInfo
+		fi, err = d.r.Lstat(name)
+		switch {
+		case err != nil:
+		case fi.Mode()&fs.ModeSymlink != 0:
+			err = errSymlink
+		default:
+			size, regular = fi.Size(), fi.Mode().IsRegular()
+		}
+	}
+	switch {
+	case err != nil:
+		return 0, s.classify(d.path+"/"+name, err)
+	case !regular:
+		return 0, absent
+	}
+	return size, present
 }
 
 // linkEntry is one link file: a tag's current link, or a revision or
@@ -171,28 +266,43 @@ type linkEntry struct {
 	invalid string // what it holds instead, when not a digest
 }
 
-// readLinkIn reads the link file p inside r (shown is its path for
-// messages).
-func (s *storageFS) readLinkIn(r *os.Root, p, shown string) linkEntry {
-	b, err := r.ReadFile(p)
-	if err != nil {
-		return linkEntry{state: s.classify(shown, err)}
+// readLink reads the link file name inside d.
+func (s *storageFS) readLink(d *dirHandle, name string) linkEntry {
+	b, st := s.readFile(d, name, maxLinkSize)
+	if st != present {
+		return linkEntry{state: st}
 	}
-	d, ok := ParseLinkFile(b)
+	dg, ok := ParseLinkFile(b)
 	if !ok {
 		return linkEntry{state: present, invalid: quoteShort(b)}
 	}
-	return linkEntry{state: present, target: d}
+	return linkEntry{state: present, target: dg}
 }
+
+// maxLinkSize is more than any digest a link file holds.
+const maxLinkSize = 200
 
 // ParseLinkFile parses the content of a registry:2 link file: exactly one
 // digest, no newline, as the registry writes and insists on reading.
 func ParseLinkFile(b []byte) (string, bool) {
-	if len(b) > 200 {
+	if len(b) > maxLinkSize {
 		return "", false
 	}
 	s := string(b)
-	return s, ValidDigest(s)
+	return s, storageDigest(s)
+}
+
+// storageDigest reports whether d is a sha256 or sha512 digest, the only
+// algorithms registry:2's storage layout holds. It is ValidDigest for
+// those two, without a regular expression: the scan checks one per file.
+func storageDigest(d string) bool {
+	switch {
+	case len(d) == 7+64 && d[:7] == "sha256:":
+		return isLowerHex(d[7:])
+	case len(d) == 7+128 && d[:7] == "sha512:":
+		return isLowerHex(d[7:])
+	}
+	return false
 }
 
 func quoteShort(b []byte) string {
@@ -233,7 +343,7 @@ func DefaultScanWorkers() int { return max(8, 2*runtime.NumCPU()) }
 // directory into a digest, or "" when it is not one.
 func digestFromDir(alg, name string) string {
 	d := alg + ":" + name
-	if !ValidDigest(d) || !slices.Contains([]string{"sha256", "sha512"}, alg) {
+	if !storageDigest(d) {
 		return ""
 	}
 	return d

@@ -177,15 +177,8 @@ func (w *imageWalk) blob(d Descriptor, kind, parent, platform string) []Problem 
 // links reports revision and layer links that point at no blob data, or
 // hold no digest, and the revision-linked manifests that do not parse.
 func (sc *scanner) links(rep *ScanReport) {
-	needed := map[[3]string]int{}
-	for _, tr := range rep.reach {
-		for _, d := range dedupe(tr.manifests) {
-			needed[[3]string{tr.repo, LinkRevision, d}]++
-		}
-		for _, d := range dedupe(tr.blobs) {
-			needed[[3]string{tr.repo, LinkLayer, d}]++
-		}
-	}
+	type key struct{ repo, kind, digest string }
+	at := map[key]int{} // dangling link → its index in rep.DanglingLinks
 	for _, rs := range sc.repos {
 		for _, kind := range []string{LinkRevision, LinkLayer} {
 			ls := rs.revisions
@@ -194,7 +187,7 @@ func (sc *scanner) links(rep *ScanReport) {
 			}
 			for _, d := range slices.Sorted(maps.Keys(ls)) {
 				l := ls[d]
-				dl := DanglingLink{Repo: rs.name, Kind: kind, Digest: d, NeededBy: needed[[3]string{rs.name, kind, d}]}
+				dl := DanglingLink{Repo: rs.name, Kind: kind, Digest: d}
 				switch b := sc.blob(l.target); {
 				case l.state != present:
 					continue
@@ -209,7 +202,20 @@ func (sc *scanner) links(rep *ScanReport) {
 				default:
 					continue
 				}
+				at[key{rs.name, kind, d}] = len(rep.DanglingLinks)
 				rep.DanglingLinks = append(rep.DanglingLinks, dl)
+			}
+		}
+	}
+	if len(at) == 0 {
+		return
+	}
+	for _, tr := range rep.reach {
+		for kind, ds := range map[string][]string{LinkRevision: tr.manifests, LinkLayer: tr.blobs} {
+			for _, d := range dedupe(ds) {
+				if i, ok := at[key{tr.repo, kind, d}]; ok {
+					rep.DanglingLinks[i].NeededBy++
+				}
 			}
 		}
 	}

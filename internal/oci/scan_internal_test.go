@@ -2,6 +2,8 @@ package oci
 
 import (
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzParseStored: a manifest blob read from disk, whatever it holds,
@@ -12,6 +14,8 @@ func FuzzParseStored(f *testing.F) {
 		`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`,
 		`{"schemaVersion":1,"fsLayers":[{"blobSum":"sha256:0791605089a4eb0e0c045c559240f479970cea1a7a8fbfceb073453d382473ec"}]}`,
 		`{"schemaVersion":2}`, `[]`, ``,
+		`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0791605089a4eb0e0c045c559240f479970cea1a7a8fbfceb073453d382473ec","size":7},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:1021f864af017a0b191223ea11b13b631936505069c8b5c55a57c06809928967","size":3}]}`,
+		`{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0791605089a4eb0e0c045c559240f479970cea1a7a8fbfceb073453d382473ec","size":7,"platform":{"os":"linux","architecture":"arm64"}}]}`,
 	} {
 		f.Add([]byte(s), true)
 	}
@@ -19,6 +23,15 @@ func FuzzParseStored(f *testing.F) {
 		d := "sha256:0000000000000000000000000000000000000000000000000000000000000000"
 		if right {
 			d = Digest(body)
+		}
+		if fast := parseFast(body); fast != nil {
+			slow, err := ParseManifest("", body)
+			if err != nil {
+				t.Fatalf("parseFast accepted what ParseManifest rejects (%v): %q", err, body)
+			}
+			if diff := cmp.Diff(slow, fast); diff != "" {
+				t.Fatalf("parseFast and ParseManifest disagree on %q (-slow +fast):\n%s", body, diff)
+			}
 		}
 		sm := parseStored(d, body)
 		switch {

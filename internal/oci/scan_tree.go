@@ -104,39 +104,26 @@ func (sc *scanner) scanBlobs(ctx context.Context) {
 // scanPrefix lists one blobs/<alg>/<xx> directory; ok is false when it
 // could not be listed.
 func (sc *scanner) scanPrefix(dir, alg string) (map[string]blobInfo, bool) {
-	r, err := sc.fs.root.OpenRoot(dir)
-	if err != nil {
-		sc.fs.classify(dir, err)
+	h, st := sc.fs.openDir(dir)
+	if st != present {
+		return nil, st == absent
+	}
+	defer h.close()
+	names, st := sc.fs.listNames(h)
+	if st != present {
 		return nil, false
 	}
-	defer r.Close()
-	l := sc.fs.listIn(r, ".", dir)
-	if l.state != present {
-		return nil, false
-	}
-	found := make(map[string]blobInfo, len(l.ents))
-	for _, name := range l.refused {
-		if d := digestFromDir(alg, name); d != "" {
-			found[d] = blobInfo{state: unknown}
-		}
-	}
-	for _, e := range l.ents {
-		d := digestFromDir(alg, e.Name())
-		if d == "" || !e.IsDir() {
+	found := make(map[string]blobInfo, len(names))
+	for _, name := range names {
+		d := digestFromDir(alg, name)
+		if d == "" {
 			continue
 		}
-		p := e.Name() + "/data"
-		fi, err := r.Lstat(p)
-		switch {
-		case err != nil:
-			if st := sc.fs.classify(dir+"/"+p, err); st == unknown {
-				found[d] = blobInfo{state: unknown}
-			}
-		case fi.Mode()&fs.ModeSymlink != 0:
-			sc.fs.refuse(dir + "/" + p)
+		switch size, st := sc.fs.statFile(h, name+"/data"); st {
+		case present:
+			found[d] = blobInfo{state: present, size: size}
+		case unknown:
 			found[d] = blobInfo{state: unknown}
-		case fi.Mode().IsRegular():
-			found[d] = blobInfo{state: present, size: fi.Size()}
 		}
 	}
 	return found, true
@@ -217,21 +204,22 @@ func (sc *scanner) listRepos(ctx context.Context) []linkBatch {
 		rs := sc.repos[i]
 		base := "repositories/" + rs.name + "/"
 		var mine []linkBatch
-		add := func(dir, alg string, l listing) {
+		add := func(dir, alg string) {
+			h, st := sc.fs.openDir(base + dir)
 			var names []string
-			for _, e := range l.ents {
-				if e.IsDir() && (alg == "" || digestFromDir(alg, e.Name()) != "") {
-					names = append(names, e.Name())
+			if st == present {
+				var all []string
+				all, st = sc.fs.listNames(h)
+				h.close()
+				for _, name := range all {
+					if alg == "" || digestFromDir(alg, name) != "" {
+						names = append(names, name)
+					}
 				}
 			}
-			if l.state == unknown || len(l.refused) > 0 {
+			if st == unknown {
 				rs.mu.Lock()
-				for _, name := range l.refused {
-					rs.set(dir, alg, name, linkEntry{state: unknown})
-				}
-				if l.state == unknown {
-					rs.unknown[kindOf(dir)] = true
-				}
+				rs.unknown[kindOf(dir)] = true
 				rs.mu.Unlock()
 			}
 			for len(names) > 0 {
@@ -240,7 +228,7 @@ func (sc *scanner) listRepos(ctx context.Context) []linkBatch {
 				names = names[n:]
 			}
 		}
-		add("_manifests/tags", "", sc.fs.list(base+"_manifests/tags"))
+		add("_manifests/tags", "")
 		for _, kind := range []string{"_manifests/revisions", "_layers"} {
 			algs := sc.fs.list(base + kind)
 			if algs.state == unknown || len(algs.refused) > 0 {
@@ -250,7 +238,7 @@ func (sc *scanner) listRepos(ctx context.Context) []linkBatch {
 			}
 			for _, a := range algs.ents {
 				if a.IsDir() {
-					add(kind+"/"+a.Name(), a.Name(), sc.fs.list(base+kind+"/"+a.Name()))
+					add(kind+"/"+a.Name(), a.Name())
 				}
 			}
 		}
@@ -267,21 +255,20 @@ func (sc *scanner) readLinks(ctx context.Context, batches []linkBatch) {
 	forEach(ctx, sc.opts.Workers, len(batches), func(i int) {
 		b := batches[i]
 		dir := "repositories/" + b.repo.name + "/" + b.dir
-		r, err := sc.fs.root.OpenRoot(dir)
+		h, st := sc.fs.openDir(dir)
 		got := make(map[string]linkEntry, len(b.names))
-		if err != nil {
-			sc.fs.classify(dir, err)
+		if st != present {
 			for _, name := range b.names {
 				got[name] = linkEntry{state: unknown}
 			}
 		} else {
-			defer r.Close()
+			defer h.close()
 			for _, name := range b.names {
 				p := name + "/link"
 				if b.alg == "" {
 					p = name + "/current/link"
 				}
-				got[name] = sc.fs.readLinkIn(r, p, dir+"/"+p)
+				got[name] = sc.fs.readLink(h, p)
 			}
 		}
 		b.repo.mu.Lock()
