@@ -46,12 +46,12 @@ func seedMirror(t *testing.T, p *oci.Pusher, prefix string) map[string][]string 
 }
 
 type mirrorEnv struct {
-	src, dst   *labtest.Registry
-	sc, dc     *oci.Client
-	tags       map[string][]string
-	blobPuts   atomic.Int64
-	cancelAt   int64 // cancel after this many blob PUTs (0: never)
-	cancel     context.CancelFunc
+	src, dst *labtest.Registry
+	sc, dc   *oci.Client
+	tags     map[string][]string
+	blobPuts atomic.Int64
+	cancelAt int64 // cancel after this many blob PUTs (0: never)
+	cancel   context.CancelFunc
 }
 
 // countPuts counts blob upload PUTs to the destination and cancels the
