@@ -13,6 +13,7 @@ func All() map[string]job.Kind {
 	for _, k := range []job.Kind{
 		oci.ProbeKind(),
 		oci.RetentionKind(),
+		oci.MirrorKind(),
 	} {
 		m[k.Name] = k
 	}
