@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -44,8 +43,6 @@ var gcSummaryRe = regexp.MustCompile(`^(\d+) blobs marked, (\d+) blobs and (\d+)
 // different collector never gets a verdict.
 func ParseGCOutput(out []byte) (*GCPlan, error) {
 	plan := &GCPlan{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	var (
 		repo         string
 		summary      bool
@@ -56,9 +53,9 @@ func ParseGCOutput(out []byte) (*GCPlan, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: line %d: %s", ErrGCOutput, n, fmt.Sprintf(format, args...))
 	}
-	for sc.Scan() {
+	for raw := range bytes.Lines(out) {
 		n++
-		line := strings.TrimRight(sc.Text(), " \r")
+		line := strings.TrimRight(string(raw), " \r\n")
 		switch {
 		case line == "" || strings.HasPrefix(line, "time="):
 			// blank, or a log line (logrus) that strayed onto stdout
@@ -101,9 +98,6 @@ func ParseGCOutput(out []byte) (*GCPlan, error) {
 		default:
 			return nil, bad("%q", line)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrGCOutput, err)
 	}
 	switch {
 	case !summary:
