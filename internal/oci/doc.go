@@ -24,6 +24,21 @@
 //	dataproof.go each distinct blob's data read once per registry
 //	push.go      pushing blobs, manifests and indexes (seeding)
 //
+// Offline, on registry:2's filesystem storage (`labops oci scan`,
+// `labops oci gc-preflight`):
+//
+//	scan.go               Scan: options, phases, reading manifest blobs
+//	scan_fs.go            read-only access through os.Root; symlinks refused
+//	scan_openat2_linux.go one openat2(RESOLVE_BENEATH|NO_SYMLINKS) per file
+//	scan_tree.go          blobs, nested repositories, links, uploads
+//	scan_graph.go         tags resolved in memory: broken images, what each
+//	                      tag reaches, dangling links, unreachable blobs
+//	scan_report.go        the scan report, text, JSON and job.Result
+//	gcoutput.go           garbage-collect --dry-run output, parsed strictly
+//	gcpreflight.go        the registry config's root; the collector run,
+//	                      judged against what tags reach
+//	gcpreflight_report.go its verdict, text, JSON and job.Result
+//
 // A HEAD is not proof that a blob exists: registry:2's in-memory blob
 // descriptor cache answers HEAD 200 for a blob deleted while it runs. Blob
 // data is therefore confirmed with a one-byte ranged GET that must return a
