@@ -156,3 +156,37 @@ func TestRegistryStorageRoot(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// Children also tagged in another repository keep their blobs, but
+// --delete-untagged still deletes their revision links in the index's
+// repository: refused, naming the manifests and no blobs; after the real
+// collection the scan finds the children unlinked, their blobs whole.
+func TestGCPreflightChildrenTaggedElsewhere(t *testing.T) {
+	t.Parallel()
+	r, p := startRegistry(t, labtest.RegistryOptions{})
+	idx, children := pushMulti(t, p, "app", "multi", false, false)
+	for i, arch := range []string{"amd64", "arm64"} {
+		d := pushImage(t, p, "base", arch, image("app:multi/"+arch, "debian", 3, &oci.Platform{OS: "linux", Architecture: arch}))
+		if d.Digest != children[i].Digest {
+			t.Fatalf("base:%s is %s, want the same manifest as app:multi's child %s", arch, d.Digest, children[i].Digest)
+		}
+	}
+	r.Stop()
+	rep, err := oci.GCPreflight(t.Context(), r.Config(), oci.GCPreflightOptions{Flags: []string{"--delete-untagged"}})
+	must(t, err)
+	want := []oci.LostImage{{Repo: "app", Tag: "multi", Digest: idx.Digest, Manifests: sortedDigests(children...)}}
+	if diff := cmp.Diff(want, rep.Lost); diff != "" || rep.Status != job.StatusFailed {
+		t.Errorf("status %s (want failed), would break (-want +got):\n%s", rep.Status, diff)
+	}
+
+	r.GarbageCollect(t, "--delete-untagged")
+	after := scan(t, r.Root(), oci.ScanOptions{})
+	unlinked := func(d oci.Descriptor) oci.Problem {
+		return oci.Problem{Kind: oci.KindChildManifest, State: oci.StateUnlinked, Digest: d.Digest, Platform: d.Platform.String(),
+			Message: "blob data present, but no revision link in this repository"}
+	}
+	wantBroken := []oci.BrokenImage{{Repo: "app", Tag: "multi", Digest: idx.Digest, Problems: sortedProblems(unlinked(children[0]), unlinked(children[1]))}}
+	if diff := cmp.Diff(wantBroken, after.Broken); diff != "" {
+		t.Errorf("after the collection, broken (-want +got):\n%s", diff)
+	}
+}
