@@ -32,6 +32,8 @@ speaking the distribution API).
 		newOCIScanCommand(app),
 		newOCIGCPreflightCommand(app),
 		newOCIRetainCommand(app),
+		newOCIMirrorCommand(app),
+		newOCICompareCommand(app),
 	)
 	return cmd
 }

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -128,11 +129,11 @@ func (r *graphReader) below(ctx context.Context, m *GraphManifest, depth int) er
 		wg.Go(func() {
 			fm, err := r.c.GetManifest(ctx, r.repo, d.Digest)
 			if err != nil {
-				errs[i] = fmt.Errorf("child manifest %s (%s): %w", d.Digest, platformOrNone(d.Platform), err)
+				errs[i] = &childError{fmt.Errorf("child manifest %s (%s): %w", d.Digest, platformOrNone(d.Platform), err)}
 				return
 			}
 			if int64(len(fm.Body)) != d.Size {
-				errs[i] = fmt.Errorf("child manifest %s: %w: %d bytes, index says %d", d.Digest, ErrSizeMismatch, len(fm.Body), d.Size)
+				errs[i] = &childError{fmt.Errorf("child manifest %s: %w: %d bytes, index says %d", d.Digest, ErrSizeMismatch, len(fm.Body), d.Size)}
 				return
 			}
 			got[i] = GraphManifest{Descriptor: d, Body: fm.Body, Manifest: fm.Manifest}
@@ -157,6 +158,20 @@ func (r *graphReader) below(ctx context.Context, m *GraphManifest, depth int) er
 		r.out = append(r.out, *kid)
 	}
 	return nil
+}
+
+// childError marks an error about a manifest below the root: the
+// reference exists, but its image is not whole.
+type childError struct{ err error }
+
+func (e *childError) Error() string { return e.err.Error() }
+func (e *childError) Unwrap() error { return e.err }
+
+// rootMissing reports whether err from ReadImageGraph means the
+// reference itself does not exist (not a missing child).
+func rootMissing(err error) bool {
+	var ce *childError
+	return errors.Is(err, ErrNotFound) && !errors.As(err, &ce)
 }
 
 func platformOrNone(p *Platform) string {
