@@ -327,3 +327,34 @@ func TestMirrorRepoPatternsAndPrefix(t *testing.T) {
 	delete(e.tags, "web")
 	assertIdentical(t, e.sc, e.dc, e.tags, func(r string) string { return "backup/" + r })
 }
+
+// TestMirrorToGitea mirrors into the real Gitea's container registry (the
+// stand-in for Forgejo): under its owner, with basic auth owner/token
+// exchanged for bearer tokens, then interrupted-free reruns are identical.
+func TestMirrorToGitea(t *testing.T) {
+	t.Parallel()
+	g := labtest.StartGitea(t)
+	e := &mirrorEnv{}
+	var sp *oci.Pusher
+	e.src, sp = startRegistry(t, labtest.RegistryOptions{})
+	e.sc = client(t, e.src.Host(), oci.Options{})
+	e.dc = client(t, g.RegistryHost, oci.Options{Credentials: oci.Credentials{Username: g.Owner, Password: g.Token},
+		Transport: countPuts{env: e, rt: http.DefaultTransport.(*http.Transport).Clone()}})
+	e.tags = seedMirror(t, sp, "")
+	dst, err := oci.ParseMirrorEndpoint(g.RegistryHost+"/"+g.Owner, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.mirror(t.Context(), oci.MirrorOptions{Destination: dst, Apply: true})
+	if res.Status != job.StatusOK || res.Summary.TagsCopied != 7 {
+		var b strings.Builder
+		res.WriteText(&b)
+		t.Fatalf("mirror to gitea: %s\n%s", res.Status, b.String())
+	}
+	t.Logf("gitea: %d uploaded, %d mounted, %d requests", res.Summary.BlobsUploaded, res.Summary.BlobsMounted, res.Summary.Requests)
+	assertIdentical(t, e.sc, e.dc, e.tags, func(r string) string { return g.Owner + "/" + r })
+	again := e.mirror(t.Context(), oci.MirrorOptions{Destination: dst, Apply: true})
+	if again.Status != job.StatusOK || again.Summary.TagsIdentical != 7 || again.Summary.BlobsUploaded != 0 {
+		t.Errorf("second run: %s %q %+v", again.Status, again.Error, again.Summary)
+	}
+}
