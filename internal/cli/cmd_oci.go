@@ -34,6 +34,8 @@ speaking the distribution API).
 		newOCIRetainCommand(app),
 		newOCIMirrorCommand(app),
 		newOCICompareCommand(app),
+		newOCIArchiveCommand(app),
+		newOCIRestoreCommand(app),
 	)
 	return cmd
 }

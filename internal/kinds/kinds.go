@@ -14,6 +14,7 @@ func All() map[string]job.Kind {
 		oci.ProbeKind(),
 		oci.RetentionKind(),
 		oci.MirrorKind(),
+		oci.ArchiveKind(),
 	} {
 		m[k.Name] = k
 	}
