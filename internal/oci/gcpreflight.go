@@ -194,7 +194,7 @@ func GCPreflight(ctx context.Context, config string, opts GCPreflightOptions) (*
 	rep.Plan = plan
 	rep.Lost = judge(scan, plan)
 	for _, d := range plan.Blobs {
-		rep.FreedBytes += scan.blobSizes[d]
+		rep.FreedBytes += scan.blobs[d].size
 	}
 	rep.Status = job.StatusOK
 	if len(rep.Lost) > 0 {

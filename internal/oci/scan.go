@@ -90,13 +90,11 @@ func Scan(ctx context.Context, root string, opts ScanOptions) (*ScanReport, erro
 	}
 	defer fsys.close()
 	sc := &scanner{fs: fsys, opts: opts, blobs: map[string]blobInfo{}, blobsUnknown: map[string]bool{}, manifests: map[string]*storedManifest{}}
-	var wg sync.WaitGroup
-	wg.Go(func() { sc.scanBlobs(ctx) })
-	wg.Go(func() {
-		sc.findRepos(ctx)
-		sc.readLinks(ctx, sc.listRepos(ctx))
-	})
-	wg.Wait()
+	// Links first: then the blob walk knows which blobs are manifests and
+	// reads those instead of stat'ing them.
+	sc.findRepos(ctx)
+	sc.readLinks(ctx, sc.listRepos(ctx))
+	sc.scanBlobs(ctx, sc.linkedManifests())
 	sc.readManifests(ctx)
 	if err := ctx.Err(); err != nil {
 		fsys.fail(fmt.Errorf("scan stopped: %w", err))
@@ -110,10 +108,8 @@ func Scan(ctx context.Context, root string, opts ScanOptions) (*ScanReport, erro
 	return rep, nil
 }
 
-// readManifests reads and parses every manifest a tag or revision link
-// names, then, round by round, the children of the indexes among them
-// (they may survive unlinked, and still name the layers they lost).
-func (sc *scanner) readManifests(ctx context.Context) {
+// linkedManifests is every digest a tag or revision link names.
+func (sc *scanner) linkedManifests() map[string]bool {
 	want := map[string]bool{}
 	for _, rs := range sc.repos {
 		for _, l := range rs.tags {
@@ -123,6 +119,20 @@ func (sc *scanner) readManifests(ctx context.Context) {
 		}
 		for d := range rs.revisions {
 			want[d] = true
+		}
+	}
+	return want
+}
+
+// readManifests reads and parses every manifest a tag or revision link
+// names that the blob walk has not read already, then, round by round,
+// the children of the indexes among them (they may survive unlinked, and
+// still name the layers they lost).
+func (sc *scanner) readManifests(ctx context.Context) {
+	want := sc.linkedManifests()
+	for d := range want {
+		for _, c := range sc.manifests[d].children() {
+			want[c.Digest] = true // an unlinked child the blob walk did not read
 		}
 	}
 	for len(want) > 0 && ctx.Err() == nil {

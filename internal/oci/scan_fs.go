@@ -221,14 +221,22 @@ func (s *storageFS) listNames(d *dirHandle) ([]string, presence) {
 // readFile reads name inside d; a file longer than limit comes back
 // truncated to limit+1 bytes, for the caller to reject.
 func (s *storageFS) readFile(d *dirHandle, name string, limit int) ([]byte, presence) {
-	buf := make([]byte, limit+1)
+	return s.readInto(d, name, make([]byte, limit+1))
+}
+
+// readInto reads name inside d into buf: a result as long as buf means
+// the file may be longer. Not a regular file (a directory) is absent.
+func (s *storageFS) readInto(d *dirHandle, name string, buf []byte) ([]byte, presence) {
 	n, err := readAt(d.fd, name, buf)
 	if errors.Is(err, errUseRoot) {
 		var b []byte
 		b, err = d.r.ReadFile(name)
 		n = copy(buf, b)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, syscall.EISDIR):
+		return nil, absent
+	case err != nil:
 		return nil, s.classify(d.path+"/"+name, err)
 	}
 	return buf[:n], present

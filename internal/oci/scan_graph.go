@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // Link kinds a DanglingLink names.
@@ -247,19 +248,17 @@ func (sc *scanner) unreachable(rep *ScanReport, reached map[string]bool) {
 			}
 		}
 	}
-	rep.blobSizes = make(map[string]int64, len(sc.blobs))
-	for _, d := range slices.Sorted(maps.Keys(sc.blobs)) {
-		b := sc.blobs[d]
+	rep.blobs = sc.blobs
+	for d, b := range sc.blobs {
 		if b.state != present {
 			continue
 		}
-		rep.blobSizes[d] = b.size
 		rep.Summary.Blobs++
-		if reached[d] {
-			continue
+		if !reached[d] {
+			rep.Unreachable = append(rep.Unreachable, UnreachableBlob{Digest: d, Size: b.size, PlainGC: !marked[d]})
 		}
-		rep.Unreachable = append(rep.Unreachable, UnreachableBlob{Digest: d, Size: b.size, PlainGC: !marked[d]})
 	}
+	slices.SortFunc(rep.Unreachable, func(a, b UnreachableBlob) int { return strings.Compare(a.Digest, b.Digest) })
 }
 
 func dedupe(s []string) []string {

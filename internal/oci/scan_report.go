@@ -84,8 +84,8 @@ type ScanReport struct {
 	Started          time.Time         `json:"started"`
 	Duration         time.Duration     `json:"-"`
 
-	reach     []tagReach
-	blobSizes map[string]int64
+	reach []tagReach
+	blobs map[string]blobInfo
 }
 
 // finish sorts the report, fills the summary and sets the status:

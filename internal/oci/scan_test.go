@@ -201,6 +201,21 @@ func TestScanDamage(t *testing.T) {
 				},
 			}
 		}},
+		{"an unlinked child still names the layers it lost", func(t *testing.T, s *scanSeed) scanView {
+			// What --delete-untagged does to a child also kept elsewhere,
+			// and then a layer gone too: only the disk can say which.
+			c, m := s.children[1], s.childM[1]
+			must(t, os.Remove(linkPath(s, "team/app", oci.LinkRevision, c.Digest)))
+			must(t, os.Remove(s.r.BlobData(m.Layers[2].Digest)))
+			return scanView{
+				Status: job.StatusFailed,
+				Broken: []oci.BrokenImage{{Repo: "team/app", Tag: "v1", Digest: s.index.Digest, Problems: []oci.Problem{
+					{Kind: oci.KindChildManifest, State: oci.StateUnlinked, Digest: c.Digest, Platform: "linux/arm64", Message: "blob data present, but no revision link in this repository"},
+					{Kind: oci.KindLayer, State: oci.StateMissing, Digest: m.Layers[2].Digest, Manifest: c.Digest, Platform: "linux/arm64", Message: "blob data gone"},
+				}}},
+				Dangling: []oci.DanglingLink{{Repo: "team/app", Kind: oci.LinkLayer, Digest: m.Layers[2].Digest, State: oci.StateMissing, Message: "blob data gone", NeededBy: 1}},
+			}
+		}},
 		{"unparseable and corrupt manifests", func(t *testing.T, s *scanSeed) scanView {
 			junk := []byte(`{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": "nope"}`)
 			jd := oci.Digest(junk)
