@@ -126,9 +126,8 @@ func (a *archiver) run(ctx context.Context, res *ArchiveResult) error {
 	}
 	name := archiveName(a.repo, res.Started, g.Root.Digest)
 	final := filepath.Join(a.opts.Dir, name)
-	if _, err := os.Lstat(final); err == nil {
-		return &localError{fmt.Errorf("%s already exists (the same image archived in the same second)", final)}
-	}
+	// A file of that name holds the same image, archived in the same
+	// second: the new one, once verified, replaces it.
 
 	f, err := os.CreateTemp(a.opts.Dir, "."+name+".tmp-*")
 	if err != nil {

@@ -150,7 +150,7 @@ func (j *ArchiveJob) Run(ctx context.Context, log *slog.Logger) job.Result {
 		return fail(err)
 	}
 	res := Archive(ctx, c, j.cfg.repo, j.cfg.tag, ArchiveOptions{Dir: s.Dir, Keep: j.cfg.keep, Logger: log, Now: j.deps.Now})
-	j.metrics.observe(res, j.deps.Now())
+	j.metrics.observe(res)
 	log.Info("oci archive done", "image", res.Image, "status", res.Status, "digest", res.Digest,
 		"archive", res.Name, "bytes", res.Size, "pruned", len(res.Pruned), "archives", res.Archives)
 	return res.Result()
@@ -168,7 +168,7 @@ func newArchiveMetrics(reg prometheus.Registerer) (*archiveMetrics, error) {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, nil)
 	}
 	m := &archiveMetrics{
-		lastSuccess: g("labops_oci_archive_last_success_timestamp_seconds", "Unix time at which the last archive was written and verified."),
+		lastSuccess: g("labops_oci_archive_last_success_timestamp_seconds", "Unix time at which the last good archive was finished: written, read back and verified."),
 		size:        g("labops_oci_archive_size_bytes", "Size of the last verified archive file."),
 		count:       g("labops_oci_archive_count", "Archives of the image kept in the directory after the last good run."),
 	}
@@ -191,13 +191,13 @@ func newArchiveMetrics(reg prometheus.Registerer) (*archiveMetrics, error) {
 	return m, nil
 }
 
-func (m *archiveMetrics) observe(r *ArchiveResult, now time.Time) {
+func (m *archiveMetrics) observe(r *ArchiveResult) {
 	if r.Status != job.StatusOK && r.Path == "" {
 		return
 	}
 	if r.Path != "" {
 		if st, err := os.Stat(r.Path); err == nil {
-			m.lastSuccess.WithLabelValues().Set(float64(now.UnixNano()) / 1e9)
+			m.lastSuccess.WithLabelValues().Set(float64(r.Started.Add(r.Duration).UnixNano()) / 1e9)
 			m.size.WithLabelValues().Set(float64(st.Size()))
 		}
 	}
