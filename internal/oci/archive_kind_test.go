@@ -97,8 +97,8 @@ func TestArchiveJobMetrics(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		for name, want := range map[string]float64{
-			"labops_oci_archive_count":      2,
-			"labops_oci_archive_size_bytes": float64(latest.Size()),
+			"labops_oci_archive_count":                          2,
+			"labops_oci_archive_size_bytes":                     float64(latest.Size()),
 			"labops_oci_archive_last_success_timestamp_seconds": float64(good.Started.Add(good.Duration).Unix()),
 		} {
 			if got := testutil.ToFloat64(mustGauge(t, reg, name)); got != want {
