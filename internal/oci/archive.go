@@ -129,6 +129,9 @@ func (a *archiver) run(ctx context.Context, res *ArchiveResult) error {
 	// A file of that name holds the same image, archived in the same
 	// second: the new one, once verified, replaces it.
 
+	for _, n := range removeStaleTemps(a.opts.Dir, a.repo, time.Now()) {
+		a.log.Info("removed a temp file a killed run left behind", "file", n)
+	}
 	f, err := os.CreateTemp(a.opts.Dir, "."+name+".tmp-*")
 	if err != nil {
 		return &localError{fmt.Errorf("creating the archive: %w", err)}

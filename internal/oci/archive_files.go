@@ -162,6 +162,42 @@ func pruneArchives(dir, repo string, keep int, keepName string) (pruned []string
 	return pruned, len(files) - len(pruned), errors.Join(errs...)
 }
 
+// staleTempAge is how old a temp file of a repository's archive must be
+// before a later run deletes it: it was left by a run that was killed
+// (a CronJob past its deadline), and it may be gigabytes.
+const staleTempAge = 24 * time.Hour
+
+// removeStaleTemps deletes repo's archive temp files in dir older than
+// staleTempAge whose gzip header proves them labops' for repo, and
+// returns their names.
+func removeStaleTemps(dir, repo string, now time.Time) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var removed []string
+	for _, e := range entries {
+		base, _, ok := strings.Cut(strings.TrimPrefix(e.Name(), "."), archiveExt+".tmp-")
+		if !ok || !strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
+			continue
+		}
+		if m := archiveNameRe.FindStringSubmatch(base + archiveExt); m == nil || m[1] != archivePrefix(repo) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || now.Sub(info.ModTime()) < staleTempAge {
+			continue
+		}
+		if c, err := gzipComment(filepath.Join(dir, e.Name())); err != nil || !ownedBy(c, repo) {
+			continue // not provably ours (a/b and a-b share the name prefix)
+		}
+		if os.Remove(filepath.Join(dir, e.Name())) == nil {
+			removed = append(removed, e.Name())
+		}
+	}
+	return removed
+}
+
 // writeFileAtomic writes data to dir/name through a synced temp file
 // renamed over it.
 func writeFileAtomic(dir, name string, data []byte) error {

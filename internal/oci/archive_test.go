@@ -271,6 +271,27 @@ func TestArchiveKeepPrunesOldestOwnArchives(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Temp files a killed run left: each repository's old one goes with
+	// its own next run, a fresh one (a run in progress) stays.
+	const staleAge = 24 * time.Hour
+	stale, otherStale := ".team-app_20200101T000000Z_0123456789ab.tar.gz.tmp-1", ".team-app_20200101T000000Z_0123456789ab.tar.gz.tmp-3"
+	for _, tmp := range []struct {
+		name, repo string
+		age        time.Duration
+	}{
+		{stale, "team/app", 48 * time.Hour},
+		{".team-app_20200101T000000Z_0123456789ab.tar.gz.tmp-2", "team/app", time.Hour},
+		{otherStale, "team-app", 48 * time.Hour},
+	} {
+		writeGzip(t, filepath.Join(dir, tmp.name), "labops oci archive: repository="+tmp.repo+" tag=v1 digest=x")
+		old := time.Now().Add(-tmp.age)
+		if err := os.Chtimes(filepath.Join(dir, tmp.name), old, old); err != nil {
+			t.Fatal(err)
+		}
+		if tmp.age < staleAge {
+			foreign = append(foreign, tmp.name)
+		}
+	}
 	now := clock(time.Date(2026, 12, 1, 14, 0, 0, 0, time.UTC))
 	var names []string
 	for range 5 {
@@ -279,6 +300,12 @@ func TestArchiveKeepPrunesOldestOwnArchives(t *testing.T) {
 			t.Fatalf("archive: %s", res.Error)
 		}
 		names = append(names, res.Name)
+	}
+	if _, err := os.Stat(filepath.Join(dir, stale)); err == nil {
+		t.Errorf("team/app's stale temp file %s is still there", stale)
+	}
+	if _, err := os.Stat(filepath.Join(dir, otherStale)); err != nil {
+		t.Errorf("team/app's run removed team-app's temp file: %v", err)
 	}
 	// team-app shares team/app's file name prefix: its archives are its own.
 	other := oci.Archive(ctx, c, "team-app", "v1", oci.ArchiveOptions{Dir: dir, Keep: 1, Now: now})
@@ -302,6 +329,25 @@ func TestArchiveKeepPrunesOldestOwnArchives(t *testing.T) {
 	}
 	if target, _ := os.Readlink(filepath.Join(dir, "latest")); target != res.Name {
 		t.Errorf("latest -> %s, want %s", target, res.Name)
+	}
+}
+
+func writeGzip(t *testing.T, path, comment string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	zw.Comment = comment
+	if _, err := zw.Write([]byte("partial tar")); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
