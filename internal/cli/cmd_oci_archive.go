@@ -54,8 +54,8 @@ registry is gone. skopeo, podman and buildah read it as oci-archive:FILE.
 Every manifest and blob is checked against its digest as it streams from
 the registry into a temp file in DIR (never whole in memory). The file is
 synced, read back from disk and checked again (layout and every blob's
-digest and size); only then is it renamed into place, its sidecar written
-and latest pointed at it, and only then are the repository's archives
+digest and size); only then are its sidecar and the archive renamed into
+place and latest pointed at it, and only then are the repository's archives
 beyond --keep deleted, oldest first. Only files named like the
 repository's archives whose gzip header says labops wrote them for it are
 ever deleted, never the one latest points to.
@@ -67,10 +67,17 @@ missing or corrupt manifest or blob) is exit 1; an unreachable registry
 or a local I/O error exit 3.
 
 REF is host[:port]/repository:tag, optionally prefixed with http:// or
-https://; the tag names the image inside the archive.`,
+https://; the tag names the image inside the archive. latest points at the
+newest archive written in DIR, of whichever image: give each image its
+own DIR.
+
+Importing: labops oci restore ARCHIVE REF, or skopeo copy --all
+--preserve-digests oci-archive:FILE docker://REF (the digests stay the
+image's own). skopeo 1.9 finds oci-archive:FILE:TAG only for OCI media
+types; a Docker manifest list or manifest is found as oci-archive:FILE.`,
 		Example: `  labops oci archive registry.example.org/ci/builder:main --dir /srv/break-glass
   labops oci archive http://127.0.0.1:5000/app:1.4 --dir ./archives --keep 3 --json
-  skopeo copy --all oci-archive:/srv/break-glass/latest docker://new-registry/ci/builder:main`,
+  skopeo copy --all --preserve-digests oci-archive:/srv/break-glass/latest docker://new-registry/ci/builder:main`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, app, args[0]) },
 	}
