@@ -25,6 +25,11 @@ type copier struct {
 	mu       sync.Mutex
 	jobs     map[string]*blobJob // by repo@digest
 	inflight map[string]*blobJob // by digest: an upload from the source
+	// children pushes each child manifest once per repository; roots
+	// serializes the tags of one image (registry:2 can answer
+	// DIGEST_INVALID to concurrent PUTs of the same manifest).
+	children map[string]*blobJob   // by repo@digest
+	roots    map[string]*sync.Mutex // by repo@digest
 }
 
 // copyAll copies every planned tag, several at once.
@@ -34,6 +39,8 @@ func (m *mirror) copyAll(ctx context.Context) {
 		streams:  make(chan struct{}, m.opts.Streams),
 		jobs:     map[string]*blobJob{},
 		inflight: map[string]*blobJob{},
+		children: map[string]*blobJob{},
+		roots:    map[string]*sync.Mutex{},
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 2*m.opts.Streams)
@@ -89,13 +96,44 @@ func (cp *copier) copyTag(ctx context.Context, t *MirrorTag) error {
 		return first
 	}
 	for _, gm := range g.Manifests[:len(g.Manifests)-1] {
-		if _, err := cp.p.PushManifest(ctx, t.Target, gm.Digest, gm.Manifest.MediaType, gm.Body); err != nil {
+		if err := cp.pushChild(ctx, t.Target, gm); err != nil {
 			return err
 		}
 	}
 	root := g.Manifests[len(g.Manifests)-1]
+	key := t.Target + "@" + root.Digest
+	cp.mu.Lock()
+	l := cp.roots[key]
+	if l == nil {
+		l = &sync.Mutex{}
+		cp.roots[key] = l
+	}
+	cp.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
 	_, err := cp.p.PushManifest(ctx, t.Target, t.Tag, root.Manifest.MediaType, root.Body)
 	return err
+}
+
+// pushChild puts a child manifest by digest, once per repository.
+func (cp *copier) pushChild(ctx context.Context, repo string, gm GraphManifest) error {
+	key := repo + "@" + gm.Digest
+	cp.mu.Lock()
+	if j := cp.children[key]; j != nil {
+		cp.mu.Unlock()
+		select {
+		case <-j.done:
+			return j.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	j := &blobJob{done: make(chan struct{})}
+	cp.children[key] = j
+	cp.mu.Unlock()
+	defer close(j.done)
+	_, j.err = cp.p.PushManifest(ctx, repo, gm.Digest, gm.Manifest.MediaType, gm.Body)
+	return j.err
 }
 
 // ensureBlob makes blob d present in the destination repository repo:

@@ -94,17 +94,17 @@ labops_oci_mirror_tags_differing ` + itoa(differing) + `
 `
 	}
 	res, reg := run("")
-	if res.Status != job.StatusOK || res.Counters["tags_to_copy"] != 7 {
+	if res.Status != job.StatusOK || res.Counters["tags_to_copy"] != 9 {
 		t.Fatalf("dry run: %s %q %v", res.Status, res.Error, res.Counters)
 	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(gauges(0, 7)), "labops_oci_mirror_tags_copied", "labops_oci_mirror_tags_differing"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(gauges(0, 9)), "labops_oci_mirror_tags_copied", "labops_oci_mirror_tags_differing"); err != nil {
 		t.Error(err)
 	}
 	res, reg = run(`,"apply":true`)
-	if res.Status != job.StatusOK || res.Counters["tags_copied"] != 7 {
+	if res.Status != job.StatusOK || res.Counters["tags_copied"] != 9 {
 		t.Fatalf("apply: %s %q %v", res.Status, res.Error, res.Counters)
 	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(gauges(7, 0)), "labops_oci_mirror_tags_copied", "labops_oci_mirror_tags_differing"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(gauges(9, 0)), "labops_oci_mirror_tags_copied", "labops_oci_mirror_tags_differing"); err != nil {
 		t.Error(err)
 	}
 	if got := testutil.ToFloat64(mustGauge(t, reg, "labops_oci_mirror_bytes_moved")); got <= 0 {
