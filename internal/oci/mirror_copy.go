@@ -28,7 +28,7 @@ type copier struct {
 	// children pushes each child manifest once per repository; roots
 	// serializes the tags of one image (registry:2 can answer
 	// DIGEST_INVALID to concurrent PUTs of the same manifest).
-	children map[string]*blobJob   // by repo@digest
+	children map[string]*blobJob    // by repo@digest
 	roots    map[string]*sync.Mutex // by repo@digest
 }
 
