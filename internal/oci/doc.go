@@ -30,7 +30,9 @@
 //	scan.go               Scan: options, phases, reading manifest blobs
 //	scan_fs.go            read-only access through os.Root; symlinks refused
 //	scan_openat2_linux.go one openat2(RESOLVE_BENEATH|NO_SYMLINKS) per file
-//	scan_tree.go          blobs, nested repositories, links, uploads
+//	scan_blobs.go         the blob walk: sizes, and linked manifests read
+//	scan_tree.go          nested repositories, their links and uploads
+//	scan_parse.go         link files, startedat, stored manifests (untrusted)
 //	scan_graph.go         tags resolved in memory: broken images, what each
 //	                      tag reaches, dangling links, unreachable blobs
 //	scan_report.go        the scan report, text, JSON and job.Result

@@ -1,16 +1,15 @@
 package oci
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -193,92 +192,29 @@ func (sc *scanner) readManifest(h *dirHandle, d string) *storedManifest {
 	return parseStored(d, body)
 }
 
-// parseStored parses a manifest blob whose digest should be d.
-func parseStored(d string, body []byte) *storedManifest {
-	if err := verifyDigest(d, body); err != nil {
-		return &storedManifest{state: StateCorrupt, msg: innermost(err)}
+// forEach calls fn(i) for i in [0, n) on up to workers goroutines, and
+// stops handing out work when ctx ends.
+func forEach(ctx context.Context, workers, n int, fn func(i int)) {
+	if workers < 1 {
+		workers = 1
 	}
-	if m := parseFast(body); m != nil {
-		return &storedManifest{m: m}
+	workers = min(workers, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		})
 	}
-	m, err := ParseManifest("", body)
-	switch {
-	case err == nil:
-		return &storedManifest{m: m}
-	case errors.Is(err, ErrUnsupportedMedia):
-		if refs, ok := schema1Refs(body); ok {
-			return &storedManifest{refs: refs}
-		}
-		return &storedManifest{state: StateUnsupported, msg: innermost(err)}
-	default:
-		return &storedManifest{state: StateInvalid, msg: innermost(err)}
-	}
+	wg.Wait()
 }
 
-// parseFast parses the common case, a manifest or index that names its
-// media type and holds sha256 or sha512 digests and no nulls, in one pass
-// and without regular expressions. It returns nil for anything else, and
-// ParseManifest then decides: whatever parseFast accepts, ParseManifest
-// accepts as the same Manifest (FuzzParseStored holds it to that).
-func parseFast(body []byte) *Manifest {
-	if bytes.Contains(body, []byte("null")) {
-		return nil
-	}
-	var f struct {
-		SchemaVersion int             `json:"schemaVersion"`
-		MediaType     string          `json:"mediaType"`
-		Config        json.RawMessage `json:"config"`
-		Layers        []Descriptor    `json:"layers"`
-		Manifests     []Descriptor    `json:"manifests"`
-		FSLayers      json.RawMessage `json:"fsLayers"`
-	}
-	if json.Unmarshal(body, &f) != nil || f.SchemaVersion != 2 || f.FSLayers != nil {
-		return nil
-	}
-	m := &Manifest{SchemaVersion: 2, MediaType: f.MediaType, Layers: f.Layers, Manifests: f.Manifests}
-	switch f.MediaType {
-	case MediaTypeOCIIndex, MediaTypeDockerList:
-		if f.Config != nil || f.Layers != nil || !fastDescriptors(f.Manifests) {
-			return nil
-		}
-	case MediaTypeOCIManifest, MediaTypeDockerManifest:
-		if f.Manifests != nil || f.Config == nil || json.Unmarshal(f.Config, &m.Config) != nil ||
-			!fastDescriptors([]Descriptor{m.Config}) || !fastDescriptors(f.Layers) {
-			return nil
-		}
-	default:
-		return nil
-	}
-	return m
-}
-
-func fastDescriptors(ds []Descriptor) bool {
-	for _, d := range ds {
-		if !storageDigest(d.Digest) || d.Size < 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// schema1Refs returns the layers of a Docker schema1 manifest, which
-// registry:2 still serves and its collector still follows.
-func schema1Refs(body []byte) ([]string, bool) {
-	var m struct {
-		SchemaVersion int `json:"schemaVersion"`
-		FSLayers      []struct {
-			BlobSum string `json:"blobSum"`
-		} `json:"fsLayers"`
-	}
-	if json.Unmarshal(body, &m) != nil || m.SchemaVersion != 1 {
-		return nil, false
-	}
-	var refs []string
-	for _, l := range m.FSLayers {
-		if !ValidDigest(l.BlobSum) {
-			return nil, false
-		}
-		refs = append(refs, l.BlobSum)
-	}
-	return refs, true
-}
+// DefaultScanWorkers is the scan's parallelism unless told: enough to keep
+// the disk's queue full on a small machine.
+func DefaultScanWorkers() int { return max(8, 2*runtime.NumCPU()) }

@@ -1,16 +1,13 @@
 package oci
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
-	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 )
 
@@ -289,70 +286,3 @@ func (s *storageFS) readLink(d *dirHandle, name string) linkEntry {
 
 // maxLinkSize is more than any digest a link file holds.
 const maxLinkSize = 200
-
-// ParseLinkFile parses the content of a registry:2 link file: exactly one
-// digest, no newline, as the registry writes and insists on reading.
-func ParseLinkFile(b []byte) (string, bool) {
-	if len(b) > maxLinkSize {
-		return "", false
-	}
-	s := string(b)
-	return s, storageDigest(s)
-}
-
-// storageDigest reports whether d is a sha256 or sha512 digest, the only
-// algorithms registry:2's storage layout holds. It is ValidDigest for
-// those two, without a regular expression: the scan checks one per file.
-func storageDigest(d string) bool {
-	switch {
-	case len(d) == 7+64 && d[:7] == "sha256:":
-		return isLowerHex(d[7:])
-	case len(d) == 7+128 && d[:7] == "sha512:":
-		return isLowerHex(d[7:])
-	}
-	return false
-}
-
-func quoteShort(b []byte) string {
-	if len(b) > 80 {
-		return fmt.Sprintf("%q... (%d bytes)", b[:80], len(b))
-	}
-	return fmt.Sprintf("%q", b)
-}
-
-// forEach calls fn(i) for i in [0, n) on up to workers goroutines, and
-// stops handing out work when ctx ends.
-func forEach(ctx context.Context, workers, n int, fn func(i int)) {
-	if workers < 1 {
-		workers = 1
-	}
-	workers = min(workers, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				fn(i)
-			}
-		})
-	}
-	wg.Wait()
-}
-
-// DefaultScanWorkers is the scan's parallelism unless told: enough to keep
-// the disk's queue full on a small machine.
-func DefaultScanWorkers() int { return max(8, 2*runtime.NumCPU()) }
-
-// digestFromDir turns a link or blob directory name under an algorithm
-// directory into a digest, or "" when it is not one.
-func digestFromDir(alg, name string) string {
-	d := alg + ":" + name
-	if !storageDigest(d) {
-		return ""
-	}
-	return d
-}
