@@ -67,6 +67,11 @@ func ReadImageGraph(ctx context.Context, c *Client, repo, ref string) (*ImageGra
 	if err != nil {
 		return nil, err
 	}
+	return readGraphBelow(ctx, c, repo, ref, fm)
+}
+
+// readGraphBelow is ReadImageGraph from a root manifest already fetched.
+func readGraphBelow(ctx context.Context, c *Client, repo, ref string, fm *FetchedManifest) (*ImageGraph, error) {
 	root := GraphManifest{
 		Descriptor: Descriptor{MediaType: fm.Manifest.MediaType, Digest: fm.Digest, Size: int64(len(fm.Body))},
 		Body:       fm.Body,

@@ -159,6 +159,10 @@ type MirrorSummary struct {
 	TagsDiffering int     `json:"tags_differing"`
 	Requests      int64   `json:"requests"`
 	Seconds       float64 `json:"duration_seconds"`
+	// Phase durations: reading both sides, copying, checking.
+	PlanSeconds  float64 `json:"plan_seconds"`
+	CopySeconds  float64 `json:"copy_seconds,omitempty"`
+	CheckSeconds float64 `json:"check_seconds,omitempty"`
 }
 
 // MirrorResult is one mirror run.
@@ -249,7 +253,10 @@ func Mirror(ctx context.Context, src, dst *Client, opts MirrorOptions) *MirrorRe
 	}
 	res := m.res
 	defer func() { m.finish() }()
-	if err := m.plan(ctx); err != nil {
+	t0 := opts.Now()
+	err := m.plan(ctx)
+	res.Summary.PlanSeconds = opts.Now().Sub(t0).Seconds()
+	if err != nil {
 		m.fail(err)
 		return res
 	}
@@ -260,8 +267,11 @@ func Mirror(ctx context.Context, src, dst *Client, opts MirrorOptions) *MirrorRe
 		return res
 	}
 	res.Applied = true
+	t0 = opts.Now()
 	m.copyAll(ctx)
+	t1 := opts.Now()
 	m.check(ctx)
+	res.Summary.CopySeconds, res.Summary.CheckSeconds = t1.Sub(t0).Seconds(), opts.Now().Sub(t1).Seconds()
 	if opts.Prune && res.Prune != nil && res.Prune.Plan != nil && !res.Prune.Plan.Refused && ctx.Err() == nil {
 		m.prune(ctx, true)
 	}
@@ -371,8 +381,10 @@ func (m *mirror) planRepo(ctx context.Context, rel string) []MirrorTag {
 	srcRepo, dstRepo := m.opts.Source.repo(rel), m.opts.Destination.repo(rel)
 	var srcTags, dstTags []TagRef
 	var srcErr, dstErr error
+	roots := map[string]*FetchedManifest{} // by digest, from the source's tag GETs
+	bad := map[string]error{}              // tags whose manifest is broken at the source
 	var wg sync.WaitGroup
-	wg.Go(func() { srcTags, srcErr = NewRegistryBackend(m.src, m.opts.PageSize).Tags(ctx, srcRepo) })
+	wg.Go(func() { srcTags, srcErr = m.sourceTags(ctx, srcRepo, roots, bad) })
 	wg.Go(func() { dstTags, dstErr = NewRegistryBackend(m.dst, m.opts.PageSize).Tags(ctx, dstRepo) })
 	wg.Wait()
 	if srcErr != nil {
@@ -395,6 +407,10 @@ func (m *mirror) planRepo(ctx context.Context, rel string) []MirrorTag {
 	graphs := map[string]*graphOnce{}
 	for i, t := range srcTags {
 		tags[i] = MirrorTag{Repo: srcRepo, Target: dstRepo, Tag: t.Tag, Digest: t.Digest, Previous: have[t.Tag], State: MirrorCopy}
+		if err := bad[t.Tag]; err != nil {
+			m.tagError(&tags[i], err)
+			continue
+		}
 		if tags[i].Previous == t.Digest {
 			tags[i].State = MirrorIdentical
 			continue
@@ -406,7 +422,7 @@ func (m *mirror) planRepo(ctx context.Context, rel string) []MirrorTag {
 	// Read each distinct image once, then ask for its blobs.
 	for dgst, g := range graphs {
 		wg.Go(func() {
-			g.g, g.err = ReadImageGraph(ctx, m.src, srcRepo, dgst)
+			g.g, g.err = readGraphBelow(ctx, m.src, srcRepo, dgst, roots[dgst])
 			if g.err == nil {
 				g.err = m.probeBlobs(ctx, dstRepo, g.g)
 			}
@@ -438,6 +454,62 @@ func (m *mirror) planRepo(ctx context.Context, rel string) []MirrorTag {
 		m.mu.Unlock()
 	}
 	return tags
+}
+
+// sourceTags lists repo's tags at the source and GETs each tag's manifest
+// (one request gives its digest and the root of its graph, which a HEAD
+// and a GET by digest would take two for), keeping one root per digest.
+// A repository without tags has none; a tag deleted meanwhile is left out.
+func (m *mirror) sourceTags(ctx context.Context, repo string, roots map[string]*FetchedManifest, bad map[string]error) ([]TagRef, error) {
+	names, err := m.src.Tags(ctx, repo, m.opts.PageSize)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]TagRef, len(names))
+	fms := make([]*FetchedManifest, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 2*cap(m.src.sem))
+	for i, tag := range names {
+		if !ValidTag(tag) {
+			errs[i] = fmt.Errorf("%w: repository %s: the tag list holds %q, which is not a tag", ErrMalformedResponse, repo, tag)
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("reading tags of %s: %w", repo, ctx.Err())
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fms[i], errs[i] = m.src.GetManifest(ctx, repo, tag)
+			if errs[i] == nil {
+				refs[i] = TagRef{Repo: repo, Tag: tag, Digest: fms[i].Digest}
+			}
+		})
+	}
+	wg.Wait()
+	out := refs[:0]
+	for i, r := range refs {
+		switch {
+		case errs[i] == nil:
+			roots[r.Digest] = fms[i]
+			out = append(out, r)
+		case errors.Is(errs[i], ErrNotFound) && fms[i] == nil:
+			// deleted meanwhile: not a tag any more
+		case contentError(errs[i]):
+			// A manifest that does not parse or verify: the tag exists
+			// and fails.
+			bad[names[i]] = errs[i]
+			out = append(out, TagRef{Repo: repo, Tag: names[i]})
+		default:
+			return nil, errs[i]
+		}
+	}
+	return out, nil
 }
 
 type graphOnce struct {

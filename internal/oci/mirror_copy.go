@@ -253,15 +253,15 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// check deep-checks every copied tag at the destination and compares its
-// digest with the source's.
+// check deep-checks every copied tag at the destination, as oci check
+// does (every manifest, config and layer; each distinct blob's data read
+// once), and compares the digest the destination's tag names with the
+// source's. It is walkTag with the comparison folded in: the tag's GET
+// gives both, so no extra HEAD per tag.
 func (m *mirror) check(ctx context.Context) {
-	tags := map[string][]string{}
 	var copied []*MirrorTag
 	for i := range m.res.Tags {
-		t := &m.res.Tags[i]
-		if t.State == MirrorCopied {
-			tags[t.Target] = append(tags[t.Target], t.Tag)
+		if t := &m.res.Tags[i]; t.State == MirrorCopied {
 			copied = append(copied, t)
 		}
 	}
@@ -269,39 +269,77 @@ func (m *mirror) check(ctx context.Context) {
 		return
 	}
 	m.progress("checking")
-	depth := CheckOptions{Depth: DepthBlobs, VerifyDigests: m.opts.VerifyDigests, PageSize: m.opts.PageSize, Logger: m.log, Now: m.opts.Now}
+	w := newWalker(m.dst, CheckOptions{Depth: DepthBlobs, VerifyDigests: m.opts.VerifyDigests, PageSize: m.opts.PageSize, Logger: m.log, Now: m.opts.Now})
+	start := w.now()
+	walks := map[string]*repoWalk{}
+	for _, t := range copied {
+		if walks[t.Target] == nil {
+			walks[t.Target] = &repoWalk{w: w, repo: t.Target, nodes: map[string]*node{}}
+			w.repos.Add(1)
+		}
+		w.tagsKnown.Add(1)
+	}
 	var wg sync.WaitGroup
-	digests := make([]string, len(copied))
-	errs := make([]error, len(copied))
-	wg.Go(func() { m.res.Check = checkTags(ctx, m.dst, tags, depth) })
-	sem := make(chan struct{}, cap(m.dst.sem))
-	for i, t := range copied {
-		sem <- struct{}{}
+	sem := make(chan struct{}, 2*cap(m.dst.sem))
+	for _, t := range copied {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			w.fail(fmt.Errorf("checking the copied tags: %w", ctx.Err()))
+			break
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			digests[i], errs[i] = m.dst.ManifestDigest(ctx, t.Target, t.Tag)
+			defer w.tagsDone.Add(1)
+			m.checkTag(ctx, walks[t.Target], t)
 		})
 	}
 	wg.Wait()
-	broken := map[string]BrokenImage{}
-	for _, b := range m.res.Check.Broken {
-		broken[b.Repo+":"+b.Tag] = b
+	rep := w.finish(start)
+	rep.CatalogUp = len(rep.Errors) == 0
+	m.res.Check = rep
+	if rep.Status == job.StatusIncomplete {
+		m.fail(fmt.Errorf("checking the copied tags: %s", rep.Error))
 	}
-	if m.res.Check.Status == job.StatusIncomplete {
-		m.fail(fmt.Errorf("checking the copied tags: %s", m.res.Check.Error))
-	}
-	for i, t := range copied {
-		switch {
-		case errs[i] != nil:
-			m.tagError(t, fmt.Errorf("after copying: %w", errs[i]))
-		case digests[i] != t.Digest:
-			t.State, t.Error = MirrorFailed, fmt.Sprintf("after copying the destination has %s, the source %s", digests[i], t.Digest)
+}
+
+// checkTag checks one copied tag and marks it failed when the destination
+// names another digest or the image is not whole there.
+func (m *mirror) checkTag(ctx context.Context, rw *repoWalk, t *MirrorTag) {
+	w := rw.w
+	img := BrokenImage{Repo: rw.repo, Tag: t.Tag}
+	fm, err := m.dst.GetManifest(ctx, rw.repo, t.Tag)
+	if err != nil {
+		p, seen := problemFor(KindManifest, "", err)
+		if !seen {
+			w.fail(err)
+			m.tagError(t, fmt.Errorf("after copying: %w", err))
+			return
 		}
-		if b, ok := broken[t.Target+":"+t.Tag]; ok {
-			t.State = MirrorFailed
-			if t.Error == "" {
-				t.Error = "the deep check at the destination found it not whole: " + b.Problems[0].line()
-			}
+		img.Problems = []Problem{p}
+		w.broken(img)
+		t.State, t.Error = MirrorFailed, "after copying, the destination's tag: "+p.line()
+		return
+	}
+	img.Digest = fm.Digest
+	if fm.Digest != t.Digest {
+		t.State, t.Error = MirrorFailed, fmt.Sprintf("after copying the destination has %s, the source %s", fm.Digest, t.Digest)
+	}
+	problems, err := rw.once("m:"+fm.Digest, func() ([]Problem, error) {
+		w.manifests.Add(1)
+		return rw.walkContent(ctx, fm.Manifest, fm.Digest)
+	})
+	if err != nil {
+		w.fail(err)
+	}
+	if len(problems) > 0 {
+		img.Problems = problems
+		w.broken(img)
+		t.State = MirrorFailed
+		if t.Error == "" {
+			t.Error = "the deep check at the destination found it not whole: " + problems[0].line()
 		}
 	}
 }

@@ -369,3 +369,34 @@ func TestMirrorToGitea(t *testing.T) {
 		t.Errorf("second run: %s %q %+v", again.Status, again.Error, again.Summary)
 	}
 }
+
+// TestMirrorCheckCatchesBrokenDestination: a destination that takes a
+// blob but cannot serve it back (its reads of one blob answer 404) fails
+// the tags using it in the check after copying.
+func TestMirrorCheckCatchesBrokenDestination(t *testing.T) {
+	t.Parallel()
+	e := newMirrorEnv(t)
+	g, err := oci.ReadImageGraph(t.Context(), e.sc, "web", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := g.Blobs[len(g.Blobs)-1].Digest // web:a's own last layer
+	px := startProxy(t, e.dst.URL(), func(_ int64, w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+lost) {
+			http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN"}]}`, http.StatusNotFound)
+			return true
+		}
+		return false
+	})
+	dc := client(t, px.host(), oci.Options{})
+	res := oci.Mirror(t.Context(), e.sc, dc, oci.MirrorOptions{Apply: true,
+		Source: oci.MirrorEndpoint{Registry: e.sc.Registry()}, Destination: oci.MirrorEndpoint{Registry: dc.Registry()}})
+	if res.Status != job.StatusFailed || res.Check == nil || res.Check.Summary.BrokenImages != 1 {
+		t.Fatalf("status %s %q, check %+v", res.Status, res.Error, res.Check)
+	}
+	for _, tag := range res.Tags {
+		if (tag.State == oci.MirrorFailed) != (tag.Subject() == "web:a") {
+			t.Errorf("%s: %s %s", tag.Subject(), tag.State, tag.Error)
+		}
+	}
+}
