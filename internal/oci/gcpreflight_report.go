@@ -47,8 +47,8 @@ func (r *GCPreflightReport) WriteText(w io.Writer) error {
 	if r.Plan != nil {
 		fmt.Fprintf(&b, "%s: %d manifests and %d blobs (%d bytes) eligible for deletion\n",
 			cmd, len(r.Plan.Manifests), len(r.Plan.Blobs), r.FreedBytes)
-		fmt.Fprintf(&b, "storage %s: %d repositories, %d tags, %d manifests, %d blobs\n",
-			r.Root, r.Scan.Repositories, r.Scan.Tags, r.Scan.Manifests, r.Scan.Blobs)
+		fmt.Fprintf(&b, "storage %s: %d repositories, %d tags, %d manifests, %d blobs; %d images already broken (labops oci scan names them)\n",
+			r.Root, r.Scan.Repositories, r.Scan.Tags, r.Scan.Manifests, r.Scan.Blobs, r.Scan.BrokenImages)
 	}
 	for _, l := range r.Lost {
 		fmt.Fprintf(&b, "WOULD BREAK %s (%s)\n", l.Subject(), l.Digest)
