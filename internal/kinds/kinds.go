@@ -4,6 +4,7 @@ package kinds
 
 import (
 	"github.com/labops/labops/internal/job"
+	"github.com/labops/labops/internal/mail"
 	"github.com/labops/labops/internal/oci"
 )
 
@@ -15,6 +16,7 @@ func All() map[string]job.Kind {
 		oci.RetentionKind(),
 		oci.MirrorKind(),
 		oci.ArchiveKind(),
+		mail.RoundtripKind(),
 	} {
 		m[k.Name] = k
 	}
