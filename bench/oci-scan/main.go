@@ -39,8 +39,13 @@ func main() {
 	flag.StringVar(&o.registryBin, "registry-bin", "docker-registry", "registry:2 binary")
 	flag.StringVar(&o.labopsBin, "labops", "", "labops binary (default: go build ./cmd/labops)")
 	flag.IntVar(&o.workers, "workers", 0, "labops oci scan --workers (default: its own)")
+	flag.IntVar(&o.runs, "runs", 2, "runs of each command (at least 2); the first warms the page cache, the median of the rest is reported")
 	flag.IntVar(&o.sample, "verify-sample", 20, "repositories the real registry serves and labops oci check walks, to prove the tree is the registry's format")
 	flag.Parse()
+	if o.runs < 2 {
+		fmt.Fprintln(os.Stderr, "oci-scan: -runs must be at least 2")
+		os.Exit(2)
+	}
 	if err := bench(context.Background(), p, o); err != nil {
 		fmt.Fprintln(os.Stderr, "oci-scan:", err)
 		os.Exit(1)
@@ -49,7 +54,7 @@ func main() {
 
 type options struct {
 	data, registryBin, labopsBin string
-	workers, sample              int
+	workers, sample, runs        int
 }
 
 func bench(ctx context.Context, p population, o options) error {
@@ -103,14 +108,23 @@ func bench(ctx context.Context, p population, o options) error {
 	if o.workers > 0 {
 		scanArgs = append(scanArgs, "--workers", fmt.Sprint(o.workers))
 	}
-	labopsT, scanOut, err := twice(o.labopsBin, scanArgs...)
-	if err != nil && !isExit(err, 1) {
-		return fmt.Errorf("labops oci scan: %w", err)
+	// Each command runs o.runs times, alternating, so that both see the
+	// same machine; the first run of each only warms the page cache.
+	var labopsTs, gcTs []timing
+	var scanOut, gcOut []byte
+	for range o.runs {
+		t, out, err := timed(o.labopsBin, scanArgs...)
+		if err != nil && !isExit(err, 1) {
+			return fmt.Errorf("labops oci scan: %w", err)
+		}
+		labopsTs, scanOut = append(labopsTs, t), out
+		t, out, err = timed(o.registryBin, "garbage-collect", "--dry-run", config)
+		if err != nil {
+			return fmt.Errorf("garbage-collect --dry-run: %w", err)
+		}
+		gcTs, gcOut = append(gcTs, t), out
 	}
-	gcT, gcOut, err := twice(o.registryBin, "garbage-collect", "--dry-run", config)
-	if err != nil {
-		return fmt.Errorf("garbage-collect --dry-run: %w", err)
-	}
+	labopsT, gcT := median(labopsTs[1:]), median(gcTs[1:])
 	var rep struct {
 		Status  string `json:"status"`
 		Summary oci.ScanSummary
@@ -142,7 +156,13 @@ func bench(ctx context.Context, p population, o options) error {
 		broken = append(broken, b.Subject())
 	}
 	s := rep.Summary
-	fmt.Printf("\nwarm times (each command run twice on the same tree, the second run timed; %d CPUs):\n", runtime.NumCPU())
+	what := "the second run timed"
+	if o.runs > 2 {
+		what = fmt.Sprintf("the median of runs 2-%d", o.runs)
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("\nwarm times (each command run %d times on the same tree, alternating, %s; %d CPUs, load average %s):\n",
+		o.runs, what, runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "))
 	fmt.Printf("                                         wall       CPU (user+sys)\n")
 	fmt.Printf("  labops oci scan --json             %9s  %9s\n", labopsT.wall.Round(time.Millisecond), labopsT.cpu.Round(time.Millisecond))
 	fmt.Printf("  garbage-collect --dry-run          %9s  %9s\n", gcT.wall.Round(time.Millisecond), gcT.cpu.Round(time.Millisecond))
@@ -162,29 +182,33 @@ func bench(ctx context.Context, p population, o options) error {
 // of the process.
 type timing struct{ wall, cpu time.Duration }
 
-// twice runs the command twice and returns the second run's times and
-// standard output: the first warms the page cache.
-func twice(bin string, args ...string) (timing, []byte, error) {
-	var (
-		tm  timing
-		out []byte
-		err error
-	)
-	for range 2 {
-		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		t := time.Now()
-		err = cmd.Run()
-		tm.wall, out = time.Since(t), stdout.Bytes()
-		if cmd.ProcessState != nil {
-			tm.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-		}
-		if err != nil && !isExit(err, 1) {
-			return tm, out, fmt.Errorf("%v: %s", err, tail(stderr.String()))
-		}
+// timed runs the command once and returns its times and standard output.
+func timed(bin string, args ...string) (timing, []byte, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	t := time.Now()
+	err := cmd.Run()
+	tm := timing{wall: time.Since(t)}
+	if cmd.ProcessState != nil {
+		tm.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
-	return tm, out, err
+	if err != nil && !isExit(err, 1) {
+		return tm, stdout.Bytes(), fmt.Errorf("%v: %s", err, tail(stderr.String()))
+	}
+	return tm, stdout.Bytes(), err
+}
+
+// median is the median wall time and the median CPU time.
+func median(ts []timing) timing {
+	walls := make([]time.Duration, len(ts))
+	cpus := make([]time.Duration, len(ts))
+	for i, t := range ts {
+		walls[i], cpus[i] = t.wall, t.cpu
+	}
+	slices.Sort(walls)
+	slices.Sort(cpus)
+	return timing{walls[len(ts)/2], cpus[len(ts)/2]}
 }
 
 func isExit(err error, code int) bool {
