@@ -95,12 +95,12 @@ func (b *BrevoSender) Send(ctx context.Context, m Message) (Accepted, error) {
 	resp, err := hc.Do(req)
 	if err != nil {
 		// The URL carries no secret; the key is only in a header.
-		return Accepted{}, unavailable(ctx, fmt.Errorf("brevo: %w", err))
+		return Accepted{}, unavailableErr(ctx, fmt.Errorf("brevo: %w", err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return Accepted{}, unavailable(ctx, fmt.Errorf("brevo: reading the response: %w", err))
+		return Accepted{}, unavailableErr(ctx, fmt.Errorf("brevo: reading the response: %w", err))
 	}
 	if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
 		var ok struct {

@@ -34,7 +34,7 @@ func ParseReceived(v string) (Received, bool) {
 	if i := strings.LastIndexByte(v, ';'); i >= 0 {
 		v = v[:i]
 	}
-	toks := tokenize(v)
+	toks := tokenizeReceived(v)
 	found := false
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
@@ -104,15 +104,15 @@ func parseFromComment(c string) (host string, ip netip.Addr, ok bool) {
 	}
 }
 
-type token struct {
+type receivedToken struct {
 	text    string
 	comment bool // the text inside one top-level (...), nesting kept
 }
 
 // tokenize splits a header into words and top-level parenthesized
 // comments (RFC 5322 CFWS, with backslash quoting inside comments).
-func tokenize(s string) []token {
-	var out []token
+func tokenizeReceived(s string) []receivedToken {
+	var out []receivedToken
 	for i := 0; i < len(s); {
 		switch c := s[i]; {
 		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
@@ -134,14 +134,14 @@ func tokenize(s string) []token {
 				}
 			}
 			end := min(j, len(s))
-			out = append(out, token{text: s[i+1 : end], comment: true})
+			out = append(out, receivedToken{text: s[i+1 : end], comment: true})
 			i = end + 1
 		default:
 			j := i
 			for j < len(s) && !strings.ContainsRune(" \t\r\n(", rune(s[j])) {
 				j++
 			}
-			out = append(out, token{text: s[i:j]})
+			out = append(out, receivedToken{text: s[i:j]})
 			i = j
 		}
 	}

@@ -85,14 +85,22 @@ func (o TLSOptions) config(addr string) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// dial connects to addr within ctx and, for implicit TLS, completes the
-// handshake. The returned conn carries ctx's deadline, so a protocol
-// library without a context (go-smtp) cannot outlive it.
-func dial(ctx context.Context, addr string, mode TLSMode, tlsCfg *tls.Config) (net.Conn, error) {
+// dial connects to addr within ctx, from sourceIP when one is given, and,
+// for implicit TLS, completes the handshake. The returned conn carries
+// ctx's deadline, so a protocol library without a context (go-smtp)
+// cannot outlive it.
+func dialMail(ctx context.Context, addr, sourceIP string, mode TLSMode, tlsCfg *tls.Config) (net.Conn, error) {
 	var d net.Dialer
+	if sourceIP != "" {
+		ip := net.ParseIP(sourceIP)
+		if ip == nil {
+			return nil, fmt.Errorf("source address %q is not an IP address", sourceIP)
+		}
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, unavailable(ctx, fmt.Errorf("connecting to %s: %w", addr, err))
+		return nil, unavailableErr(ctx, fmt.Errorf("connecting to %s: %w", addr, err))
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
@@ -103,14 +111,14 @@ func dial(ctx context.Context, addr string, mode TLSMode, tlsCfg *tls.Config) (n
 	tc := tls.Client(conn, tlsCfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
-		return nil, unavailable(ctx, fmt.Errorf("TLS handshake with %s: %w", addr, err))
+		return nil, unavailableErr(ctx, fmt.Errorf("TLS handshake with %s: %w", addr, err))
 	}
 	return tc, nil
 }
 
 // unavailable marks err as ErrUnavailable and, when ctx has ended, says
 // so in the message (a closed connection then means "out of time").
-func unavailable(ctx context.Context, err error) error {
+func unavailableErr(ctx context.Context, err error) error {
 	if errors.Is(err, ErrUnavailable) {
 		return err
 	}

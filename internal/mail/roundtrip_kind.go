@@ -112,8 +112,8 @@ func (s RoundtripSpec) validate() (roundtripConfig, error) {
 			ps.Add("smtp.tls", "%v", err)
 		}
 		c.smtpTLS = m
-		checkAddr(&ps, "smtp.addr", s.SMTP.Addr)
-		checkSecret(&ps, "smtp", s.SMTP.Username, s.SMTP.PasswordFile, s.SMTP.Password, false)
+		checkHostPort(&ps, "smtp.addr", s.SMTP.Addr)
+		checkLogin(&ps, "smtp", s.SMTP.Username, s.SMTP.PasswordFile, s.SMTP.Password, false)
 	}
 	if s.Brevo != nil {
 		if s.Brevo.URL != "" {
@@ -133,12 +133,12 @@ func (s RoundtripSpec) validate() (roundtripConfig, error) {
 		ps.Add("imap.tls", "%v", err)
 	}
 	c.imapTLS = m
-	checkAddr(&ps, "imap.addr", s.IMAP.Addr)
-	checkSecret(&ps, "imap", s.IMAP.Username, s.IMAP.PasswordFile, s.IMAP.Password, true)
+	checkHostPort(&ps, "imap.addr", s.IMAP.Addr)
+	checkLogin(&ps, "imap", s.IMAP.Username, s.IMAP.PasswordFile, s.IMAP.Password, true)
 	return c, ps.Err()
 }
 
-func checkAddr(ps *config.Problems, path, addr string) {
+func checkHostPort(ps *config.Problems, path, addr string) {
 	if addr == "" {
 		ps.Add(path, "required (host:port)")
 		return
@@ -148,7 +148,7 @@ func checkAddr(ps *config.Problems, path, addr string) {
 	}
 }
 
-func checkSecret(ps *config.Problems, path, user, file, inline string, required bool) {
+func checkLogin(ps *config.Problems, path, user, file, inline string, required bool) {
 	switch {
 	case file != "" && inline != "":
 		ps.Add(path, "set password_file or password, not both")
@@ -163,7 +163,7 @@ func checkSecret(ps *config.Problems, path, user, file, inline string, required 
 
 // readSecret returns the inline value or the file's content without its
 // trailing newline. The error names the file, never the content.
-func readSecret(file, inline string) (string, error) {
+func readSecretValue(file, inline string) (string, error) {
 	if file == "" {
 		return inline, nil
 	}
@@ -185,20 +185,20 @@ func (c roundtripConfig) roundtrip(deps job.Deps, log *slog.Logger) (*Roundtrip,
 	rt := &Roundtrip{From: s.From, To: s.To, Timeout: c.timeout, ExpectClientIP: c.expectIP, Now: deps.Now, Logger: log}
 	switch {
 	case s.SMTP != nil:
-		pw, err := readSecret(s.SMTP.PasswordFile, s.SMTP.Password)
+		pw, err := readSecretValue(s.SMTP.PasswordFile, s.SMTP.Password)
 		if err != nil {
 			return nil, fmt.Errorf("smtp password: %w", err)
 		}
 		rt.Sender = &SMTPSender{Addr: s.SMTP.Addr, TLS: c.smtpTLS, Username: s.SMTP.Username, Password: pw, Helo: s.SMTP.Helo,
 			TLSOpts: TLSOptions{CAFile: s.SMTP.CAFile, InsecureSkipVerify: s.SMTP.InsecureSkipVerify}}
 	default:
-		key, err := readSecret(s.Brevo.APIKeyFile, s.Brevo.APIKey)
+		key, err := readSecretValue(s.Brevo.APIKeyFile, s.Brevo.APIKey)
 		if err != nil {
 			return nil, fmt.Errorf("brevo api key: %w", err)
 		}
 		rt.Sender = &BrevoSender{URL: s.Brevo.URL, APIKey: key, Client: &http.Client{Timeout: c.timeout}}
 	}
-	pw, err := readSecret(s.IMAP.PasswordFile, s.IMAP.Password)
+	pw, err := readSecretValue(s.IMAP.PasswordFile, s.IMAP.Password)
 	if err != nil {
 		return nil, fmt.Errorf("imap password: %w", err)
 	}

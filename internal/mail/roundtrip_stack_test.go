@@ -34,6 +34,7 @@ import (
 type memStack struct {
 	SMTPAddr   string // STARTTLS (or plain) submission
 	SMTPSAddr  string // implicit TLS submission
+	MXAddr     string // plain SMTP without AUTH, as port 25 for relays
 	IMAPAddr   string // implicit TLS
 	CAFile     string
 	User, Pass string
@@ -49,7 +50,7 @@ type memStackOptions struct {
 
 func startMemStack(t *testing.T, o memStackOptions) *memStack {
 	t.Helper()
-	cert, caFile := testCert(t)
+	cert, caFile := rtTestCert(t)
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}}
 	st := &memStack{CAFile: caFile, User: "probe@example.test", Pass: "s3cret", Address: "probe@example.test"}
 
@@ -68,7 +69,7 @@ func startMemStack(t *testing.T, o memStackOptions) *memStack {
 		InsecureAuth: true,
 		Logger:       log.New(io.Discard, "", 0),
 	})
-	il := listen(t)
+	il := rtListen(t)
 	st.IMAPAddr = il.Addr().String()
 	served := tls.NewListener(il, tlsCfg)
 	if o.noIdle {
@@ -77,18 +78,22 @@ func startMemStack(t *testing.T, o memStackOptions) *memStack {
 	go isrv.Serve(served)
 	t.Cleanup(func() { isrv.Close() })
 
-	be := smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &memSession{st: st, conn: c}, nil })
-	for _, implicit := range []bool{false, true} {
+	for _, kind := range []string{"submission", "submissions", "mx"} {
+		be := smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &memSession{st: st, conn: c, mx: kind == "mx"}, nil })
 		s := smtp.NewServer(be)
 		s.Domain = "mx.example.test"
 		s.TLSConfig = tlsCfg
 		s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
 		s.ErrorLog = log.New(io.Discard, "", 0)
-		l := listen(t)
-		if implicit {
+		l := rtListen(t)
+		switch kind {
+		case "submissions":
 			st.SMTPSAddr = l.Addr().String()
 			go s.Serve(tls.NewListener(l, tlsCfg))
-		} else {
+		case "mx":
+			st.MXAddr = l.Addr().String()
+			go s.Serve(l)
+		default:
 			st.SMTPAddr = l.Addr().String()
 			go s.Serve(l)
 		}
@@ -97,7 +102,7 @@ func startMemStack(t *testing.T, o memStackOptions) *memStack {
 	return st
 }
 
-func listen(t *testing.T) net.Listener {
+func rtListen(t *testing.T) net.Listener {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -106,11 +111,12 @@ func listen(t *testing.T) net.Listener {
 	return l
 }
 
-// memSession is one SMTP session: AUTH PLAIN against the stack's user,
-// any sender, one recipient.
+// memSession is one SMTP session: AUTH PLAIN against the stack's user
+// (not needed on the MX port), any sender, one recipient.
 type memSession struct {
 	st    *memStack
 	conn  *smtp.Conn
+	mx    bool
 	authd bool
 	rcpt  string
 }
@@ -128,7 +134,7 @@ func (s *memSession) Auth(mech string) (sasl.Server, error) {
 }
 
 func (s *memSession) Mail(from string, _ *smtp.MailOptions) error {
-	if !s.authd {
+	if !s.authd && !s.mx {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 	}
 	return nil
@@ -164,7 +170,7 @@ func (st *memStack) deliver(helo string, remote net.Addr, rcpt string, body []by
 	fmt.Fprintf(&b, "Received: from %s (localhost [%s])\r\n\tby mx.example.test (memstack) with ESMTPSA id %X\r\n\tfor <%s>; %s\r\n",
 		helo, ip, time.Now().UnixNano(), rcpt, time.Now().Format(time.RFC1123Z))
 	b.Write(body)
-	_, err := st.imapUser.Append("INBOX", literal{bytes.NewReader(b.Bytes())}, &imap.AppendOptions{})
+	_, err := st.imapUser.Append("INBOX", memLiteral{bytes.NewReader(b.Bytes())}, &imap.AppendOptions{})
 	if err == nil {
 		st.delivered.Add(1)
 	}
@@ -184,9 +190,9 @@ func (st *memStack) messages(t *testing.T) uint32 {
 func (s *memSession) Reset()        {}
 func (s *memSession) Logout() error { return nil }
 
-type literal struct{ *bytes.Reader }
+type memLiteral struct{ *bytes.Reader }
 
-func (l literal) Size() int64 { return l.Reader.Size() }
+func (l memLiteral) Size() int64 { return l.Reader.Size() }
 
 // hideIdle rewrites " IDLE" to " XIDL" in what the server writes, so the
 // client sees a server without IDLE and must poll.
@@ -208,7 +214,7 @@ func (c hideIdleConn) Write(b []byte) (int, error) {
 
 // testCert makes a self-signed certificate for 127.0.0.1 and writes it as
 // a CA file.
-func testCert(t *testing.T) (tls.Certificate, string) {
+func rtTestCert(t *testing.T) (tls.Certificate, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

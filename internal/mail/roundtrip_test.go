@@ -69,7 +69,7 @@ func TestRoundtripSMTP(t *testing.T) {
 
 func TestRoundtripFailures(t *testing.T) {
 	t.Parallel()
-	closed := closedAddr(t)
+	closed := rtClosedAddr(t)
 	for _, tc := range []struct {
 		name      string
 		setup     func(st *memStack, rt *Roundtrip)
@@ -133,7 +133,7 @@ func TestRoundtripFailures(t *testing.T) {
 		{
 			name: "smtp never greets",
 			setup: func(st *memStack, rt *Roundtrip) {
-				rt.Sender.(*SMTPSender).Addr = silentServer(t)
+				rt.Sender.(*SMTPSender).Addr = rtSilentServer(t)
 				rt.Timeout = 500 * time.Millisecond
 			},
 			status:    job.StatusIncomplete,
@@ -192,16 +192,16 @@ func findingsText(rep *RoundtripReport) string {
 }
 
 // closedAddr is a loopback address where nothing listens.
-func closedAddr(t *testing.T) string {
-	l := listen(t)
+func rtClosedAddr(t *testing.T) string {
+	l := rtListen(t)
 	addr := l.Addr().String()
 	l.Close()
 	return addr
 }
 
 // silentServer accepts connections and never says anything.
-func silentServer(t *testing.T) string {
-	l := listen(t)
+func rtSilentServer(t *testing.T) string {
+	l := rtListen(t)
 	t.Cleanup(func() { l.Close() })
 	go func() {
 		var conns []net.Conn

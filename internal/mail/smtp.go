@@ -23,6 +23,10 @@ type SMTPSender struct {
 	Password string
 	// Helo is the name given in EHLO (default "localhost", as go-smtp).
 	Helo string
+	// SourceIP is the local address to connect from (default: the
+	// system's choice), for multi-homed hosts and for proving which
+	// client address the server records.
+	SourceIP string
 }
 
 var _ sender = (*SMTPSender)(nil)
@@ -39,7 +43,7 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, err
 	}
-	conn, err := dial(ctx, s.Addr, s.TLS, tlsCfg)
+	conn, err := dialMail(ctx, s.Addr, s.SourceIP, s.TLS, tlsCfg)
 	if err != nil {
 		return Accepted{}, err
 	}
@@ -135,7 +139,7 @@ func (s *SMTPSender) classify(ctx context.Context, step string, err error) error
 		ctxErr := context.DeadlineExceeded
 		return fmt.Errorf("%w: smtp %s: %s: %w (%w)", ErrUnavailable, s.Addr, step, err, ctxErr)
 	}
-	return unavailable(ctx, fmt.Errorf("smtp %s: %s: %w", s.Addr, step, err))
+	return unavailableErr(ctx, fmt.Errorf("smtp %s: %s: %w", s.Addr, step, err))
 }
 
 // queueID takes the queue ID from Postfix's "2.0.0 Ok: queued as 4ZxY..."
