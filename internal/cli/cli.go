@@ -134,6 +134,7 @@ registry integrity, and more domains as they land. Each job runs one-shot
 		newRunCommand(app),
 		newServeCommand(app),
 		newOCICommand(app),
+		newMailCommand(app),
 	)
 	addExitCodesHelp(root)
 	return root

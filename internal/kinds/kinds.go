@@ -16,6 +16,7 @@ func All() map[string]job.Kind {
 		oci.RetentionKind(),
 		oci.MirrorKind(),
 		oci.ArchiveKind(),
+		mail.ProxycheckKind(),
 		mail.RoundtripKind(),
 	} {
 		m[k.Name] = k
