@@ -42,6 +42,8 @@ type SMTPSpec struct {
 	CAFile             string `yaml:"ca_file" json:"ca_file"`
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" json:"insecure_skip_verify"`
 	Helo               string `yaml:"helo" json:"helo"`
+	// SourceIP is the local address to send from (multi-homed hosts).
+	SourceIP string `yaml:"source_ip" json:"source_ip"`
 }
 
 // BrevoSpec is Brevo's transactional API.
@@ -61,6 +63,10 @@ type IMAPSpec struct {
 	Mailbox            string `yaml:"mailbox" json:"mailbox"`
 	CAFile             string `yaml:"ca_file" json:"ca_file"`
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify" json:"insecure_skip_verify"`
+	// PollInterval, when set, polls (NOOP + SEARCH) at this interval
+	// instead of waiting in IDLE: Dovecot delays IDLE notifications by
+	// 500 ms, polling measures the arrival closer.
+	PollInterval string `yaml:"poll_interval" json:"poll_interval"`
 }
 
 // roundtripConfig is a validated spec; secrets are read at each run.
@@ -70,6 +76,7 @@ type roundtripConfig struct {
 	expectIP netip.Addr
 	smtpTLS  TLSMode
 	imapTLS  TLSMode
+	poll     time.Duration
 }
 
 // Validate checks s and returns every problem, with paths relative to the
@@ -113,6 +120,11 @@ func (s RoundtripSpec) validate() (roundtripConfig, error) {
 		}
 		c.smtpTLS = m
 		checkHostPort(&ps, "smtp.addr", s.SMTP.Addr)
+		if s.SMTP.SourceIP != "" {
+			if _, err := netip.ParseAddr(s.SMTP.SourceIP); err != nil {
+				ps.Add("smtp.source_ip", "%q is not an IP address", s.SMTP.SourceIP)
+			}
+		}
 		checkLogin(&ps, "smtp", s.SMTP.Username, s.SMTP.PasswordFile, s.SMTP.Password, false)
 	}
 	if s.Brevo != nil {
@@ -133,6 +145,14 @@ func (s RoundtripSpec) validate() (roundtripConfig, error) {
 		ps.Add("imap.tls", "%v", err)
 	}
 	c.imapTLS = m
+	if s.IMAP.PollInterval != "" {
+		d, err := time.ParseDuration(s.IMAP.PollInterval)
+		if err != nil || d < 10*time.Millisecond {
+			ps.Add("imap.poll_interval", "%q is not a duration of 10ms or more (e.g. 50ms)", s.IMAP.PollInterval)
+		} else {
+			c.poll = d
+		}
+	}
 	checkHostPort(&ps, "imap.addr", s.IMAP.Addr)
 	checkLogin(&ps, "imap", s.IMAP.Username, s.IMAP.PasswordFile, s.IMAP.Password, true)
 	return c, ps.Err()
@@ -189,7 +209,7 @@ func (c roundtripConfig) roundtrip(deps job.Deps, log *slog.Logger) (*Roundtrip,
 		if err != nil {
 			return nil, fmt.Errorf("smtp password: %w", err)
 		}
-		rt.Sender = &SMTPSender{Addr: s.SMTP.Addr, TLS: c.smtpTLS, Username: s.SMTP.Username, Password: pw, Helo: s.SMTP.Helo,
+		rt.Sender = &SMTPSender{Addr: s.SMTP.Addr, TLS: c.smtpTLS, Username: s.SMTP.Username, Password: pw, Helo: s.SMTP.Helo, SourceIP: s.SMTP.SourceIP,
 			TLSOpts: TLSOptions{CAFile: s.SMTP.CAFile, InsecureSkipVerify: s.SMTP.InsecureSkipVerify}}
 	default:
 		key, err := readSecretValue(s.Brevo.APIKeyFile, s.Brevo.APIKey)
@@ -202,9 +222,20 @@ func (c roundtripConfig) roundtrip(deps job.Deps, log *slog.Logger) (*Roundtrip,
 	if err != nil {
 		return nil, fmt.Errorf("imap password: %w", err)
 	}
-	rt.Mailbox = &IMAP{Addr: s.IMAP.Addr, TLS: c.imapTLS, Username: s.IMAP.Username, Password: pw, Mailbox: s.IMAP.Mailbox,
+	rt.Mailbox = &IMAP{Addr: s.IMAP.Addr, TLS: c.imapTLS, Username: s.IMAP.Username, Password: pw, Mailbox: s.IMAP.Mailbox, Poll: c.poll,
 		TLSOpts: TLSOptions{CAFile: s.IMAP.CAFile, InsecureSkipVerify: s.IMAP.InsecureSkipVerify}}
 	return rt, nil
+}
+
+// NewRoundtrip validates spec and builds one probe with its secrets read
+// now: the one path from settings to a probe, for the job and for
+// `labops mail roundtrip`. Invalid settings come back as config.Problems.
+func NewRoundtrip(spec RoundtripSpec, now func() time.Time, log *slog.Logger) (*Roundtrip, error) {
+	cfg, err := spec.validate()
+	if err != nil {
+		return nil, err
+	}
+	return cfg.roundtrip(job.Deps{Now: now}, log)
 }
 
 // RoundtripKind is the mail-roundtrip job kind: a scheduled `mail roundtrip`.
