@@ -78,7 +78,8 @@ func (r *ProxycheckReport) findings(c proxycheckConfig) {
 			switch ch.Role {
 			case "alt":
 				f.Kind = "alt-refuses-proxy"
-				f.Message = "no greeting after a PROXY v2 header: " + ch.Detail
+				f.Message = "no greeting after a PROXY v2 header: " + ch.Detail +
+					" (a server that trusts PROXY only from the load balancer, as Dovecot's haproxy_trusted_networks does, refuses it from anywhere else: probe from a trusted address)"
 			case "alt-trust":
 				f.Kind = "alt-trusts-any-proxy"
 				f.Message = ch.Detail + ", which is not a load balancer address: it trusts a PROXY header from anyone who reaches it (Postfix does), " +
@@ -141,7 +142,7 @@ func (r *ProxycheckReport) WriteText(w io.Writer) {
 			if p.Greeted < p.Attempts {
 				mark = "FAIL"
 			}
-			fmt.Fprintf(w, "  %s public  %-22s greeted %d/%d (%.0f%%)", mark, p.Addr, p.Greeted, p.Attempts, 100*p.SuccessRatio)
+			fmt.Fprintf(w, "  %s public       %-22s greeted %d/%d (%.0f%%)", mark, p.Addr, p.Greeted, p.Attempts, 100*p.SuccessRatio)
 			if p.Greeted > 0 {
 				fmt.Fprintf(w, ", p50 %s p90 %s max %s", fmtSeconds(p.P50), fmtSeconds(p.P90), fmtSeconds(p.Max))
 			}
@@ -155,7 +156,7 @@ func (r *ProxycheckReport) WriteText(w io.Writer) {
 			if !c.OK {
 				mark = "FAIL"
 			}
-			fmt.Fprintf(w, "  %s %-7s %-22s %s: %s\n", mark, c.Role, c.Addr, c.Want, c.Detail)
+			fmt.Fprintf(w, "  %s %-12s %-22s %s: %s\n", mark, c.Role, c.Addr, c.Want, c.Detail)
 		}
 	}
 	fmt.Fprintf(w, "\n%s in %s", r.Status, r.Duration.Round(time.Millisecond))
