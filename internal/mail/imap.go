@@ -64,6 +64,9 @@ type mailbox interface {
 	Await(ctx context.Context, token string) (Arrival, error)
 	// Delete flags the message \Deleted and expunges it.
 	Delete(ctx context.Context, a Arrival) error
+	// Sweep deletes probe messages whose token says they were sent
+	// before the given time, and returns how many.
+	Sweep(ctx context.Context, before time.Time) (int, error)
 	Close() error
 	// Idle reports whether the session waits in IDLE (else it polls).
 	Idle() bool
@@ -238,24 +241,40 @@ func receivedHeaders(raw []byte) []string {
 	return h.Values("Received")
 }
 
-// Delete flags the probe \Deleted and expunges it: UID EXPUNGE when the
-// server has UIDPLUS (only this message), else EXPUNGE.
+// Delete flags the probe \Deleted and expunges it.
 func (s *imapSession) Delete(ctx context.Context, a Arrival) error {
 	stop := context.AfterFunc(ctx, func() { s.c.Close() })
 	defer stop()
-	set := imap.UIDSetNum(a.UID)
+	return s.expunge(ctx, imap.UIDSetNum(a.UID))
+}
+
+// expunge flags set \Deleted and expunges: UID EXPUNGE when the server
+// has UIDPLUS, which removes only these messages. A plain EXPUNGE removes
+// every \Deleted message, so without UIDPLUS it runs only when no other
+// message is flagged \Deleted: someone else's deletion is not ours to
+// finish.
+func (s *imapSession) expunge(ctx context.Context, set imap.UIDSet) error {
 	store := &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}
 	if err := s.c.Store(set, store, nil).Close(); err != nil {
 		return s.o.classify(ctx, "UID STORE \\Deleted", err)
 	}
 	caps := s.c.Caps()
-	var err error
 	if caps.Has(imap.CapUIDPlus) || caps.Has(imap.CapIMAP4rev2) {
-		_, err = s.c.UIDExpunge(set).Collect()
-	} else {
-		_, err = s.c.Expunge().Collect()
+		if _, err := s.c.UIDExpunge(set).Collect(); err != nil {
+			return s.o.classify(ctx, "UID EXPUNGE", err)
+		}
+		return nil
 	}
+	data, err := s.c.UIDSearch(&imap.SearchCriteria{Flag: []imap.Flag{imap.FlagDeleted}}, nil).Wait()
 	if err != nil {
+		return s.o.classify(ctx, "UID SEARCH DELETED", err)
+	}
+	for _, uid := range data.AllUIDs() {
+		if !set.Contains(uid) {
+			return fmt.Errorf("imap %s: the server has no UIDPLUS and other messages are flagged \\Deleted: not expunging them with ours (left flagged \\Deleted)", s.o.Addr)
+		}
+	}
+	if _, err := s.c.Expunge().Collect(); err != nil {
 		return s.o.classify(ctx, "EXPUNGE", err)
 	}
 	return nil
@@ -266,4 +285,44 @@ func durationOr(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// Sweep finds every message carrying the probe header and deletes those
+// whose token ("<unix seconds>-<hex>", as NewMessage makes it) was made
+// before the given time: probes of earlier runs that arrived after their
+// deadline. A message whose header does not parse is not ours to delete.
+func (s *imapSession) Sweep(ctx context.Context, before time.Time) (int, error) {
+	stop := context.AfterFunc(ctx, func() { s.c.Close() })
+	defer stop()
+	crit := &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: ProbeHeader, Value: ""}}}
+	data, err := s.c.UIDSearch(crit, nil).Wait()
+	if err != nil {
+		return 0, s.o.classify(ctx, "UID SEARCH", err)
+	}
+	uids := data.AllUIDs()
+	if len(uids) == 0 {
+		return 0, nil
+	}
+	sec := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{ProbeHeader}, Peek: true}
+	msgs, err := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sec}}).Collect()
+	if err != nil {
+		return 0, s.o.classify(ctx, "UID FETCH", err)
+	}
+	var stale imap.UIDSet
+	n := 0
+	for _, m := range msgs {
+		r := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(bytes.TrimRight(m.FindBodySection(sec), "\r\n"), "\r\n\r\n"...))))
+		h, _ := r.ReadMIMEHeader()
+		if sent, ok := tokenTime(h.Get(ProbeHeader)); ok && sent.Before(before) {
+			stale.AddNum(m.UID)
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := s.expunge(ctx, stale); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

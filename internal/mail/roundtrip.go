@@ -20,6 +20,10 @@ const DefaultRoundtripTimeout = 2 * time.Minute
 // when the message arrived just before the deadline.
 const cleanupTimeout = 15 * time.Second
 
+// staleProbeAge is how old a probe message left by an earlier run must be
+// (at least; twice the timeout if that is longer) before a run deletes it.
+const staleProbeAge = time.Hour
+
 // errProbeDeadline is the cause of the probe's own deadline.
 var errProbeDeadline = errors.New("probe deadline reached")
 
@@ -63,12 +67,14 @@ type RoundtripReport struct {
 	RoundtripSeconds float64 `json:"roundtrip_seconds,omitempty"`
 	// Client is the topmost Received hop with an address: what the
 	// receiving server recorded as its client.
-	Client          *Received     `json:"client,omitempty"`
-	ExpectClientIP  string        `json:"expect_client_ip,omitempty"`
-	ReceivedHeaders []string      `json:"received_headers,omitempty"`
-	Idle            bool          `json:"idle"`
-	Deleted         bool          `json:"deleted"`
-	Duration        time.Duration `json:"duration"`
+	Client          *Received `json:"client,omitempty"`
+	ExpectClientIP  string    `json:"expect_client_ip,omitempty"`
+	ReceivedHeaders []string  `json:"received_headers,omitempty"`
+	Idle            bool      `json:"idle"`
+	Deleted         bool      `json:"deleted"`
+	// Swept counts probe messages of earlier runs deleted by this one.
+	Swept    int           `json:"swept,omitempty"`
+	Duration time.Duration `json:"duration"`
 }
 
 // Run sends one probe message and waits for it. It opens the mailbox
@@ -150,6 +156,15 @@ func (rt *Roundtrip) Run(ctx context.Context) *RoundtripReport {
 	} else {
 		rep.Deleted = true
 	}
+	// Probes of earlier runs that arrived after their deadline are ours
+	// too; those older than any run still going are deleted.
+	before := now().Add(-max(staleProbeAge, 2*timeout))
+	if n, err := mb.Sweep(cctx, before); err != nil {
+		log.Warn("could not sweep stale probe messages", "mailbox", rep.Mailbox, "err", err)
+	} else if n > 0 {
+		rep.Swept = n
+		log.Info("deleted stale probe messages of earlier runs", "mailbox", rep.Mailbox, "count", n)
+	}
 	return rep
 }
 
@@ -169,6 +184,9 @@ func (rep *RoundtripReport) fail(ctx context.Context, step, prefix string, err e
 	case errors.Is(err, ErrRejected):
 		rep.Status = job.StatusFailed
 		rep.Findings = append(rep.Findings, job.Finding{Kind: "refused", Subject: subject, Message: err.Error()})
+	case errors.Is(err, ErrCertificate), errors.Is(err, ErrNoTLS):
+		rep.Status = job.StatusFailed
+		rep.Findings = append(rep.Findings, job.Finding{Kind: "tls", Subject: subject, Message: err.Error()})
 	default:
 		rep.Status = job.StatusIncomplete
 		if errors.Is(context.Cause(ctx), errProbeDeadline) {

@@ -24,6 +24,11 @@ var (
 	// ErrUnavailable: the server could not be reached, or answered with a
 	// temporary failure (SMTP 4xx, HTTP 429 or 5xx, connection reset).
 	ErrUnavailable = errors.New("unavailable")
+	// ErrCertificate: the server's TLS certificate was not trusted
+	// (expired, wrong name, unknown CA): every client of it fails too.
+	ErrCertificate = errors.New("certificate not trusted")
+	// ErrNoTLS: the server does not offer STARTTLS.
+	ErrNoTLS = errors.New("STARTTLS not offered")
 )
 
 // TLSMode is how a connection is secured.
@@ -119,8 +124,12 @@ func dialMail(ctx context.Context, addr, sourceIP string, mode TLSMode, tlsCfg *
 // unavailable marks err as ErrUnavailable and, when ctx has ended, says
 // so in the message (a closed connection then means "out of time").
 func unavailableErr(ctx context.Context, err error) error {
-	if errors.Is(err, ErrUnavailable) {
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, ErrCertificate) {
 		return err
+	}
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &cv) || strings.Contains(err.Error(), "x509: ") || strings.Contains(err.Error(), "tls: failed to verify certificate") {
+		return fmt.Errorf("%w: %w", ErrCertificate, err)
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("%w: %w (%w)", ErrUnavailable, err, context.Cause(ctx))

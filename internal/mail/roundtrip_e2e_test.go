@@ -42,6 +42,26 @@ func TestRoundtripRealStack(t *testing.T) {
 	t.Parallel()
 	s := labtest.StartMailStack(t, labtest.MailStackOptions{})
 	client := netip.MustParseAddr(e2eClientIP)
+	// A probe an earlier run lost three hours ago: the first run sweeps it.
+	old := NewMessage(s.User, s.User, time.Now().Add(-3*time.Hour))
+	oldFile := filepath.Join(s.MaildirPath, "new", "1.labtest.old")
+	owned := []string{filepath.Dir(s.MaildirPath), s.MaildirPath}
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		d := filepath.Join(s.MaildirPath, sub)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		owned = append(owned, d)
+	}
+	if err := os.WriteFile(oldFile, old.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range append(owned, oldFile) {
+		if err := os.Chown(p, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	swept := 0
 	for _, tc := range []struct {
 		name           string
 		smtp, imap     string
@@ -79,14 +99,15 @@ func TestRoundtripRealStack(t *testing.T) {
 		if !rep.Deleted {
 			t.Errorf("%s: probe not deleted", tc.name)
 		}
+		swept += rep.Swept
 		if rep.Idle != (tc.poll == 0) {
 			t.Errorf("%s: idle = %v; Dovecot offers IDLE, used unless told to poll", tc.name, rep.Idle)
 		}
 		t.Logf("%s: round trip %.3fs (accepted after %.3fs as %s, seen %.3fs later); client %s",
 			tc.name, rep.RoundtripSeconds, rep.SendSeconds, rep.AcceptedID, rep.DeliverySeconds, rep.Client.FromIP)
 	}
-	if n := maildirCount(t, s); n != 0 {
-		t.Errorf("%d messages left in the Maildir", n)
+	if n := maildirCount(t, s); n != 0 || swept != 1 {
+		t.Errorf("%d messages left in the Maildir, %d stale probes swept; want 0 and 1", n, swept)
 	}
 	if f := s.PostfixLogLines("fatal"); len(f) > 0 {
 		t.Errorf("postfix fatals:\n%s", strings.Join(f, "\n"))

@@ -85,3 +85,20 @@ type sender interface {
 	// Describe names the sender for reports, without secrets.
 	Describe() string
 }
+
+// tokenTime reads the time a probe token was made; ok is false for
+// anything NewMessage would not have made.
+func tokenTime(tok string) (time.Time, bool) {
+	secs, rnd, found := strings.Cut(strings.TrimSpace(tok), "-")
+	if !found || len(rnd) != 16 {
+		return time.Time{}, false
+	}
+	if _, err := hex.DecodeString(rnd); err != nil {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(secs, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(n, 0), true
+}

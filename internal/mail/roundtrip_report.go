@@ -56,6 +56,9 @@ func (rep *RoundtripReport) WriteText(w io.Writer) error {
 			deleted = "NOT deleted"
 		}
 		fmt.Fprintf(&b, "  cleanup     probe message %s\n", deleted)
+		if rep.Swept > 0 {
+			fmt.Fprintf(&b, "  cleanup     %d probe messages of earlier runs deleted (they arrived after their deadline)\n", rep.Swept)
+		}
 	}
 	for _, f := range rep.Findings {
 		fmt.Fprintf(&b, "  %s: %s: %s\n", f.Kind, f.Subject, f.Message)

@@ -35,6 +35,7 @@ type memStack struct {
 	SMTPAddr   string // STARTTLS (or plain) submission
 	SMTPSAddr  string // implicit TLS submission
 	MXAddr     string // plain SMTP without AUTH, as port 25 for relays
+	PlainAddr  string // submission without TLS at all (no STARTTLS offered)
 	IMAPAddr   string // implicit TLS
 	CAFile     string
 	User, Pass string
@@ -45,7 +46,8 @@ type memStack struct {
 }
 
 type memStackOptions struct {
-	noIdle bool // hide IDLE from the IMAP capabilities
+	noIdle    bool // hide IDLE from the IMAP capabilities
+	noUIDPlus bool // a server without UIDPLUS (no UID EXPUNGE)
 }
 
 func startMemStack(t *testing.T, o memStackOptions) *memStack {
@@ -60,11 +62,15 @@ func startMemStack(t *testing.T, o memStackOptions) *memStack {
 		t.Fatal(err)
 	}
 	mem.AddUser(st.imapUser)
+	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}}
+	if o.noUIDPlus {
+		delete(caps, imap.CapUIDPlus)
+	}
 	isrv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
 			return mem.NewSession(), nil, nil
 		},
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}},
+		Caps:         caps,
 		TLSConfig:    tlsCfg,
 		InsecureAuth: true,
 		Logger:       log.New(io.Discard, "", 0),
@@ -78,11 +84,13 @@ func startMemStack(t *testing.T, o memStackOptions) *memStack {
 	go isrv.Serve(served)
 	t.Cleanup(func() { isrv.Close() })
 
-	for _, kind := range []string{"submission", "submissions", "mx"} {
+	for _, kind := range []string{"submission", "submissions", "mx", "plain"} {
 		be := smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &memSession{st: st, conn: c, mx: kind == "mx"}, nil })
 		s := smtp.NewServer(be)
 		s.Domain = "mx.example.test"
-		s.TLSConfig = tlsCfg
+		if kind != "plain" {
+			s.TLSConfig = tlsCfg
+		}
 		s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
 		s.ErrorLog = log.New(io.Discard, "", 0)
 		l := rtListen(t)
@@ -92,6 +100,9 @@ func startMemStack(t *testing.T, o memStackOptions) *memStack {
 			go s.Serve(tls.NewListener(l, tlsCfg))
 		case "mx":
 			st.MXAddr = l.Addr().String()
+			go s.Serve(l)
+		case "plain":
+			st.PlainAddr = l.Addr().String()
 			go s.Serve(l)
 		default:
 			st.SMTPAddr = l.Addr().String()
@@ -175,6 +186,14 @@ func (st *memStack) deliver(helo string, remote net.Addr, rcpt string, body []by
 		st.delivered.Add(1)
 	}
 	return err
+}
+
+// put appends a raw message to INBOX with flags.
+func (st *memStack) put(t *testing.T, raw string, flags ...imap.Flag) {
+	t.Helper()
+	if _, err := st.imapUser.Append("INBOX", memLiteral{bytes.NewReader([]byte(raw))}, &imap.AppendOptions{Flags: flags}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // messages returns how many messages INBOX holds now.

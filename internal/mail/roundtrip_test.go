@@ -1,11 +1,14 @@
 package mail
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/labops/labops/internal/job"
 )
@@ -140,12 +143,40 @@ func TestRoundtripFailures(t *testing.T) {
 			errSubstr: "timeout 500ms reached before the message was sent",
 		},
 		{
-			name: "wrong CA",
+			name: "imap certificate not trusted",
 			setup: func(st *memStack, rt *Roundtrip) {
 				rt.Mailbox.(*IMAP).TLSOpts = TLSOptions{}
 			},
-			status:    job.StatusIncomplete,
-			errSubstr: "certificate",
+			status:    job.StatusFailed,
+			finding:   "tls",
+			errSubstr: "certificate not trusted",
+		},
+		{
+			name: "smtp certificate for another name",
+			setup: func(st *memStack, rt *Roundtrip) {
+				rt.Sender.(*SMTPSender).TLSOpts.ServerName = "mail.example.org"
+			},
+			status:    job.StatusFailed,
+			finding:   "tls",
+			errSubstr: "certificate is valid for localhost, not mail.example.org",
+		},
+		{
+			name: "smtp without STARTTLS",
+			setup: func(st *memStack, rt *Roundtrip) {
+				rt.Sender.(*SMTPSender).Addr = st.PlainAddr
+			},
+			status:    job.StatusFailed,
+			finding:   "tls",
+			errSubstr: "does not offer STARTTLS",
+		},
+		{
+			name: "insecure skip verify accepts the test certificate",
+			setup: func(st *memStack, rt *Roundtrip) {
+				rt.Mailbox.(*IMAP).TLSOpts = TLSOptions{InsecureSkipVerify: true}
+				rt.Sender.(*SMTPSender).TLSOpts = TLSOptions{InsecureSkipVerify: true}
+			},
+			status:    job.StatusOK,
+			delivered: 1,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,4 +250,72 @@ func rtSilentServer(t *testing.T) string {
 		}
 	}()
 	return l.Addr().String()
+}
+
+// A probe of an earlier run that arrived after its deadline is deleted by
+// the next run once it is older than an hour; a probe of a run that may
+// still be going, a message with a header labops would not write, and
+// every other message stay.
+func TestRoundtripSweepsStaleProbes(t *testing.T) {
+	t.Parallel()
+	st := startMemStack(t, memStackOptions{})
+	old := NewMessage(st.Address, st.Address, time.Now().Add(-3*time.Hour))
+	recent := NewMessage(st.Address, st.Address, time.Now().Add(-time.Minute))
+	st.put(t, string(old.Bytes()))
+	st.put(t, string(recent.Bytes()))
+	st.put(t, "Subject: mine\r\n"+ProbeHeader+": 1-not-a-token\r\n\r\nkeep\r\n")
+	st.put(t, "Subject: hello\r\n\r\nkeep\r\n")
+	rep := roundtripTo(st, TLSStartTLS).Run(t.Context())
+	if rep.Status != job.StatusOK || !rep.Deleted || rep.Swept != 1 {
+		t.Fatalf("status %s, deleted %v, swept %d; want ok, deleted, 1 swept (error %q)", rep.Status, rep.Deleted, rep.Swept, rep.Error)
+	}
+	if n := st.messages(t); n != 3 {
+		t.Errorf("%d messages left, want 3", n)
+	}
+}
+
+// Without UIDPLUS a plain EXPUNGE would also remove messages someone else
+// flagged \Deleted: the probe then stays flagged and says so.
+func TestRoundtripWithoutUIDPlus(t *testing.T) {
+	t.Parallel()
+	for _, othersDeleted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("others deleted %v", othersDeleted), func(t *testing.T) {
+			t.Parallel()
+			st := startMemStack(t, memStackOptions{noUIDPlus: true})
+			if othersDeleted {
+				st.put(t, "Subject: theirs\r\n\r\nflagged by the user\r\n", imap.FlagDeleted)
+			}
+			rep := roundtripTo(st, TLSStartTLS).Run(t.Context())
+			if rep.Status != job.StatusOK {
+				t.Fatalf("status %s (error %q)", rep.Status, rep.Error)
+			}
+			if rep.Deleted == othersDeleted {
+				t.Errorf("deleted = %v with others flagged \\Deleted %v", rep.Deleted, othersDeleted)
+			}
+			if othersDeleted && (len(rep.Findings) != 1 || rep.Findings[0].Kind != "probe-not-deleted" || !strings.Contains(rep.Findings[0].Message, "no UIDPLUS")) {
+				t.Errorf("findings %v", rep.Findings)
+			}
+			want := uint32(0)
+			if othersDeleted {
+				want = 2
+			}
+			if n := st.messages(t); n != want {
+				t.Errorf("%d messages left, want %d", n, want)
+			}
+		})
+	}
+}
+
+func TestTokenTime(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1764601200, 0)
+	m := NewMessage("a@x", "b@x", now)
+	if got, ok := tokenTime(m.Token); !ok || !got.Equal(now) {
+		t.Errorf("tokenTime(%q) = %v, %v", m.Token, got, ok)
+	}
+	for _, bad := range []string{"", "1-", "-0123456789abcdef", "x-0123456789abcdef", "1-0123456789abcdeg", "1-0123", "0-0123456789abcdef"} {
+		if _, ok := tokenTime(bad); ok {
+			t.Errorf("tokenTime(%q) ok", bad)
+		}
+	}
 }

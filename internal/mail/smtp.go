@@ -21,7 +21,7 @@ type SMTPSender struct {
 	TLSOpts  TLSOptions
 	Username string
 	Password string
-	// Helo is the name given in EHLO (default "localhost", as go-smtp).
+	// Helo is the name given in EHLO (default "localhost").
 	Helo string
 	// SourceIP is the local address to connect from (default: the
 	// system's choice), for multi-homed hosts and for proving which
@@ -55,6 +55,9 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) (Accepted, error) {
 	if s.TLS == TLSStartTLS {
 		c, err = smtp.NewClientStartTLS(conn, tlsCfg)
 		if err != nil {
+			if strings.Contains(err.Error(), "doesn't support STARTTLS") {
+				return Accepted{}, fmt.Errorf("%w: smtp %s: the server does not offer STARTTLS (use --smtp-tls implicit or none if that is meant)", ErrNoTLS, s.Addr)
+			}
 			return Accepted{}, s.classify(ctx, "STARTTLS", err)
 		}
 	} else {
@@ -65,10 +68,15 @@ func (s *SMTPSender) Send(ctx context.Context, m Message) (Accepted, error) {
 		c.CommandTimeout = max(time.Until(dl), time.Millisecond)
 		c.SubmissionTimeout = c.CommandTimeout
 	}
-	if s.Helo != "" {
-		if err := c.Hello(s.Helo); err != nil {
-			return Accepted{}, s.classify(ctx, "EHLO", err)
-		}
+	// Say EHLO now: after STARTTLS go-smtp shakes hands lazily, on the
+	// next command, and its Extension() hides that command's error (a
+	// certificate not trusted would read as "no AUTH offered").
+	helo := s.Helo
+	if helo == "" {
+		helo = "localhost"
+	}
+	if err := c.Hello(helo); err != nil {
+		return Accepted{}, s.classify(ctx, "EHLO", err)
 	}
 	if s.Username != "" {
 		if err := s.auth(c); err != nil {
@@ -119,7 +127,7 @@ func (s *SMTPSender) auth(c *smtp.Client) error {
 // other authentication codes are ErrAuthFailed, 5xx ErrRejected, 4xx and
 // network errors ErrUnavailable.
 func (s *SMTPSender) classify(ctx context.Context, step string, err error) error {
-	if errors.Is(err, ErrRejected) || errors.Is(err, ErrAuthFailed) {
+	if errors.Is(err, ErrRejected) || errors.Is(err, ErrAuthFailed) || errors.Is(err, ErrCertificate) {
 		return fmt.Errorf("smtp %s: %s: %w", s.Addr, step, err)
 	}
 	var se *smtp.SMTPError
