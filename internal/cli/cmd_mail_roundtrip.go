@@ -39,7 +39,8 @@ X-Labops-Probe header) by SMTP submission or through Brevo's transactional
 API, then watch the mailbox over IMAP (UID SEARCH by the header, waiting in
 IDLE when the server offers it, else polling) until the message arrives or
 --timeout passes. The probe message is deleted afterwards (\Deleted, then
-UID EXPUNGE).
+UID EXPUNGE), and so are probes of earlier runs that arrived after their
+deadline, once their token says they are over an hour old.
 
 The mailbox is opened before anything is sent, so a refused IMAP login sends
 nothing. The report shows where the time went: accepted by the sender (T1),
@@ -52,9 +53,10 @@ Dovecot delays IDLE notifications by 500 ms, so with IDLE the round trip
 reads about half a second long; --imap-poll-interval 50ms polls (NOOP and
 SEARCH) and measures closer.
 
-Results: ok; failed (a login or the message refused, the message not
-arrived within --timeout, or not from --expect-client-ip); incomplete (a
-server unreachable, or the timeout reached before the message was sent).
+Results: ok; failed (a login, the message or a TLS certificate refused,
+the message not arrived within --timeout, or not from --expect-client-ip);
+incomplete (a server unreachable or answering with a temporary error, or
+the timeout reached before the message was sent).
 Passwords and the API key are read from files, never from the command line.
 As a scheduled job this is the mail-roundtrip kind.`,
 		Example: `  labops mail roundtrip --smtp mail.example.org:587 --username probe@example.org \

@@ -144,5 +144,8 @@ func FuzzParseReceived(f *testing.F) {
 			}
 		}
 		_ = receivedHeaders([]byte("Received: " + s + "\r\n"))
+		if tt, ok := tokenTime(s); ok && tt.Unix() <= 0 {
+			t.Fatalf("tokenTime(%q) = %v", s, tt)
+		}
 	})
 }
