@@ -1,0 +1,52 @@
+package dnssync
+
+import (
+	"testing"
+)
+
+// The parsers below read what a server sends: they must never panic, and
+// what they accept must survive a round trip through its canonical form.
+
+func FuzzParseRecord(f *testing.F) {
+	for _, s := range []string{
+		"www.example.org. 300 IN A 192.0.2.1",
+		`txt 60 IN TXT "a" "b\"c"`,
+		`app.example.org. 300 IN TYPE65281 \# 4 0a000001`,
+		"example.org. 300 IN SOA ns1 hostmaster 1 2 3 4 5",
+		"x 1 IN MX 10 .",
+		"",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		r, err := ParseRecord(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseRecord(r.String())
+		if err != nil {
+			t.Fatalf("canonical form %q of %q does not parse: %v", r.String(), s, err)
+		}
+		if back != r {
+			t.Fatalf("round trip of %q: %+v, then %+v", s, r, back)
+		}
+	})
+}
+
+func FuzzParsePowerDNSZone(f *testing.F) {
+	f.Add([]byte(`{"name":"example.org.","rrsets":[{"name":"example.org.","type":"SOA","ttl":300,"records":[{"content":"ns1.example.org. h.example.org. 1 2 3 4 5","disabled":false}]},{"name":"a.example.org.","type":"A","ttl":60,"records":[{"content":"192.0.2.1"},{"content":"192.0.2.2","disabled":true}]}]}`))
+	f.Add([]byte(`{"rrsets":[{"name":"x.","type":"TYPE65281","ttl":1,"records":[{"content":"\\# 1 ff"}]}]}`))
+	f.Add([]byte(`{"rrsets":[{"name":"x.","type":"A","ttl":1,"records":[{"content":"1.2.3.4 ; comment"}]}]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rs, err := parsePowerDNSZone(data)
+		if err != nil {
+			return
+		}
+		for _, r := range rs {
+			if _, err := r.RR(); err != nil {
+				t.Fatalf("accepted record %v does not convert back: %v", r, err)
+			}
+		}
+	})
+}
