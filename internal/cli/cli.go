@@ -135,6 +135,7 @@ registry integrity, and more domains as they land. Each job runs one-shot
 		newServeCommand(app),
 		newOCICommand(app),
 		newMailCommand(app),
+		newDNSCommand(app),
 	)
 	addExitCodesHelp(root)
 	return root

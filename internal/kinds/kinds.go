@@ -3,6 +3,7 @@
 package kinds
 
 import (
+	"github.com/labops/labops/internal/dnssync"
 	"github.com/labops/labops/internal/job"
 	"github.com/labops/labops/internal/mail"
 	"github.com/labops/labops/internal/oci"
@@ -18,6 +19,7 @@ func All() map[string]job.Kind {
 		oci.ArchiveKind(),
 		mail.ProxycheckKind(),
 		mail.RoundtripKind(),
+		dnssync.SyncKind(),
 	} {
 		m[k.Name] = k
 	}
