@@ -181,7 +181,22 @@ func StartMailStack(t testing.TB, opts MailStackOptions) *MailStack {
 
 func newMailStack(t testing.TB, dir string) *MailStack {
 	ip := freeLoopbackIP(t)
-	port := func() string { return freePortOn(t, ip) }
+	// Hold every chosen port until all are chosen: a port closed at once
+	// may be handed out again for the next listener of the same stack.
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	port := func() string {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatalf("finding a free port on %s: %v", ip, err)
+		}
+		held = append(held, l)
+		return l.Addr().String()
+	}
 	s := &MailStack{
 		Dir:      dir,
 		IP:       ip,
@@ -211,17 +226,6 @@ func freeLoopbackIP(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return host
-}
-
-// freePortOn returns "ip:port" with a port free on ip a moment ago.
-func freePortOn(t testing.TB, ip string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatalf("finding a free port on %s: %v", ip, err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // PostfixLogPath is the file Postfix logs to (maillog_file).
