@@ -23,6 +23,7 @@ only one of its kind.
 	}
 	cmd.AddCommand(
 		newDNSSyncCommand(app),
+		newDNSReadyCommand(app),
 	)
 	return cmd
 }

@@ -20,6 +20,7 @@ func All() map[string]job.Kind {
 		mail.ProxycheckKind(),
 		mail.RoundtripKind(),
 		dnssync.SyncKind(),
+		dnssync.ReadyKind(),
 	} {
 		m[k.Name] = k
 	}
