@@ -50,3 +50,42 @@ func FuzzParsePowerDNSZone(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseTechnitiumReply(f *testing.F) {
+	f.Add([]byte(`{"response":{"zones":[{"name":"localhost","internal":true},{"name":"ex.test","type":"Primary","soaSerial":7,"syncFailed":true}]},"status":"ok"}`))
+	f.Add([]byte(`{"status":"error","errorMessage":"Zone already exists: ex.test"}`))
+	f.Add([]byte(`{"status":"invalid-token","errorMessage":"Invalid token or session expired."}`))
+	f.Add([]byte(`{"status":"ok","response":{"zones":[{"name":"x","soaSerial":-1},{"name":"y","soaSerial":99999999999}]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		resp, err := parseTechnitiumReply(data)
+		if err != nil {
+			return
+		}
+		zs, err := parseTechnitiumZones(resp)
+		if err != nil {
+			return
+		}
+		for _, z := range zs {
+			if z.Name == "" || z.Name[len(z.Name)-1] != '.' {
+				t.Fatalf("zone name %q not canonical", z.Name)
+			}
+		}
+	})
+}
+
+func FuzzParseZoneFile(f *testing.F) {
+	f.Add("ex.test.", []byte("$ORIGIN ex.test.\nex.test. 300 IN SOA ns1 h 1 2 3 4 5\nwww 60 IN A 192.0.2.1\napp 300 IN TYPE65281 \\# 4 0a000001\n"))
+	f.Add("ex.test.", []byte("@ 300 IN SOA ns1 h 1 2 3 4 5\nother.test. 60 IN A 192.0.2.1\n"))
+	f.Add("ex.test.", []byte("$INCLUDE /etc/passwd\n"))
+	f.Fuzz(func(t *testing.T, zone string, data []byte) {
+		rs, err := ParseZoneFile(zone, data)
+		if err != nil {
+			return
+		}
+		for _, r := range rs {
+			if _, err := ParseRecord(r.String()); err != nil {
+				t.Fatalf("accepted record %v does not parse back: %v", r, err)
+			}
+		}
+	})
+}
