@@ -63,3 +63,16 @@ func TestPowerDNSProvider(t *testing.T) {
 		return suiteTarget{p: p, badAuth: bad, canCreate: true}
 	})
 }
+
+func TestPlainDNSProviderKnot(t *testing.T) {
+	t.Parallel()
+	testProvider(t, func(t *testing.T) suiteTarget {
+		k := labtest.StartKnot(t, labtest.KnotOptions{Zones: []labtest.BINDZone{{Name: suiteZone, Data: suiteZoneFile()}}})
+		key := &dnssync.TSIGKey{Name: k.KeyName, Secret: k.KeySecret}
+		bad := &dnssync.TSIGKey{Name: k.KeyName, Secret: labtest.NewTSIGSecret(t)}
+		return suiteTarget{
+			p:       dnssync.NewPlainDNS(dnssync.PlainDNSOptions{Name: "knot", Addr: k.Addr, Zones: []string{suiteZone}, Key: key}),
+			badAuth: dnssync.NewPlainDNS(dnssync.PlainDNSOptions{Name: "knot", Addr: k.Addr, Zones: []string{suiteZone}, Key: bad}),
+		}
+	})
+}

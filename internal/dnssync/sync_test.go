@@ -161,3 +161,27 @@ func findingMessages(fs []job.Finding) []string {
 }
 
 func nopLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestSyncKnot syncs PowerDNS into Knot over RFC 2136 (the serial too),
+// and Knot back out to another PowerDNS.
+func TestSyncKnot(t *testing.T) {
+	t.Parallel()
+	k := labtest.StartKnot(t, labtest.KnotOptions{Zones: []labtest.BINDZone{{Name: suiteZone,
+		Data: "suite.test. 300 IN SOA ns1.suite.test. hostmaster.suite.test. 1 3600 600 86400 300\nsuite.test. 300 IN NS ns1.suite.test.\n"}}})
+	knot := dnssync.NewPlainDNS(dnssync.PlainDNSOptions{Name: "knot", Addr: k.Addr, Zones: []string{suiteZone},
+		Key: &dnssync.TSIGKey{Name: k.KeyName, Secret: k.KeySecret}})
+	src, _, _ := startPowerDNSProvider(t, "pdns")
+	seedZone(t, src)
+	o := dnssync.SyncOptions{Source: src, Targets: []dnssync.Provider{knot}, Apply: true}
+	if rep := syncOnce(t, o); rep.Status != job.StatusOK || !rep.Applied {
+		t.Fatalf("PowerDNS to Knot: %s (%s), findings %v", rep.Status, rep.Error, rep.Findings)
+	}
+	o.Apply = false
+	if rep := syncOnce(t, o); rep.Status != job.StatusOK {
+		t.Fatalf("rerun: %s, findings %v; want an empty plan", rep.Status, rep.Findings)
+	}
+	back, _, _ := startPowerDNSProvider(t, "pdns-back")
+	if rep := syncOnce(t, dnssync.SyncOptions{Source: knot, Targets: []dnssync.Provider{back}, Apply: true}); rep.Status != job.StatusOK {
+		t.Fatalf("Knot to PowerDNS: %s (%s), findings %v", rep.Status, rep.Error, rep.Findings)
+	}
+}
