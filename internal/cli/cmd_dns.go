@@ -19,11 +19,13 @@ dns-ready job of the config file; the command names the job, or finds the
 only one of its kind.
 
   labops dns sync [JOB]     plan (and with --apply make) the targets equal to the source
-  labops dns ready [JOB]    the readiness gate: same zones, serials and records everywhere`,
+  labops dns ready [JOB]    the readiness gate: same zones, serials and records everywhere
+  labops dns tsigcheck      signed updates accepted, unsigned and wrongly signed ones refused`,
 	}
 	cmd.AddCommand(
 		newDNSSyncCommand(app),
 		newDNSReadyCommand(app),
+		newDNSTSIGCheckCommand(app),
 	)
 	return cmd
 }

@@ -21,6 +21,7 @@ func All() map[string]job.Kind {
 		mail.RoundtripKind(),
 		dnssync.SyncKind(),
 		dnssync.ReadyKind(),
+		dnssync.TSIGCheckKind(),
 	} {
 		m[k.Name] = k
 	}
