@@ -19,12 +19,22 @@ import (
 func newOCICommand(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "oci",
-		Short: "Prove that the images in an OCI registry can be pulled",
-		Long: `Commands for OCI registries (registry:2 / distribution, and any registry
-speaking the distribution API).
+		Short: "Prove registry images can be pulled; scan, retain, mirror and archive them safely",
+		Long: `Commands for OCI registries (registry:2 / distribution, Forgejo and Gitea, and
+any registry speaking the distribution API).
 
-  labops oci check REGISTRY   walk every tag of every repository
-  labops oci verify REF       the same deep check for one image`,
+  labops oci check REGISTRY       walk every tag of every repository, proving every blob
+  labops oci verify REF           the same deep check for one image (after a push)
+  labops oci scan ROOT            offline check of registry:2 storage: broken images,
+                                  dangling links, reclaimable bytes
+  labops oci gc-preflight CONFIG  refuse a garbage collection that would break a tagged image
+  labops oci retain REGISTRY      delete old tags without ever breaking a kept image
+  labops oci mirror SRC DST       copy registries, resumable, checked after copying
+  labops oci compare A B          same digest, or how two references differ
+  labops oci archive REF          a verified break-glass tarball (OCI layout, gzipped)
+  labops oci restore FILE REF     push an archive back
+
+Anything that deletes or copies prints its plan and acts only with --apply.`,
 	}
 	cmd.AddCommand(
 		newOCICheckCommand(app),

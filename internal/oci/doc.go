@@ -1,9 +1,10 @@
 // Package oci proves that the images in an OCI registry can actually be
-// pulled. It holds a small registry client on net/http (auth, retries,
-// bounded concurrency, request counting), manifest parsing for the OCI and
-// Docker v2 media types, the walker behind `labops oci check` and
-// `labops oci verify`, its report, the oci-probe job kind, and a pusher used
-// to seed registries in tests and in the embedded lab.
+// pulled, and changes registries only in ways that keep them so. It holds a
+// small registry client on net/http (auth, retries, bounded concurrency,
+// request counting), manifest parsing for the OCI and Docker v2 media types,
+// the walker behind `labops oci check` and `labops oci verify`, the offline
+// storage scan, retention, mirroring and archives, their job kinds, and a
+// pusher used to seed registries in tests and in the embedded lab.
 //
 // Files, one concern each:
 //
@@ -40,6 +41,33 @@
 //	gcpreflight.go        the registry config's root; the collector run,
 //	                      judged against what tags reach
 //	gcpreflight_report.go its verdict, text, JSON and job.Result
+//
+// Retention (`labops oci retain`, kind oci-retention):
+//
+//	retain_backend.go   the RetentionBackend interface and TagRef
+//	registry_backend.go the distribution API backend (delete by digest)
+//	gitea.go            the Forgejo/Gitea packages API backend (delete by tag)
+//	delete.go           manifest digest, manifest delete, small blob reads
+//	retain_policy.go    keep-N, keep patterns, keep-younger-than per repo rule
+//	retain_created.go   image creation time from the config blob (untrusted)
+//	retain_gather.go    what each repository's tags reach, read once
+//	retain_plan.go      the plan: a pure function, with the safety brake
+//	retain_apply.go     deletes, then the deep re-check of every kept tag
+//	retain_report.go    the plan and outcome, text and JSON
+//	retain_kind.go      the oci-retention job kind
+//
+// Copies (`labops oci mirror`, `compare`, `archive`, `restore`):
+//
+//	image_graph.go   every manifest and blob one reference reaches
+//	blobstream.go    streamed, verified blob reads; mounts and streamed uploads
+//	mirror.go        the mirror plan: what is missing at the destination
+//	mirror_copy.go   copying children first, tag last; resumable
+//	mirror_report.go the mirror report; mirror_kind.go the oci-mirror kind
+//	compare.go       how two references differ
+//	layout.go        writing an OCI image layout tarball, streamed
+//	layout_read.go   reading one back, every blob verified (untrusted)
+//	archive*.go      archive naming, sidecar, latest link, pruning, the kind
+//	restore.go       pushing an archive back, then the deep check
 //
 // A HEAD is not proof that a blob exists: registry:2's in-memory blob
 // descriptor cache answers HEAD 200 for a blob deleted while it runs. Blob
