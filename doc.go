@@ -13,8 +13,10 @@
 //	internal/web       the status page, /metrics, /healthz
 //	internal/push      Pushgateway and Uptime Kuma pushes for one-shot runs
 //	internal/lab       the embedded lab serve starts without a config
-//	internal/labtest   starts real servers (registry:2, Pushgateway) for tests
-//	internal/oci       registry client, the integrity check, the oci-probe kind
+//	internal/labtest   starts real servers (registry:2, Gitea, mail, DNS, ...) for tests
+//	internal/oci       registries: check, scan, gc-preflight, retain, mirror, archive
+//	internal/mail      mail: roundtrip probe, PROXY-path check, HAProxy lint
+//	internal/dnssync   DNS: providers, sync, readiness gate, resolver fallback
 //	bench/             labops against the tools a user would otherwise script
 //	scripts/           test-deps (installs test servers) and test (the suite)
 package labops
