@@ -20,12 +20,14 @@ only one of its kind.
 
   labops dns sync [JOB]     plan (and with --apply make) the targets equal to the source
   labops dns ready [JOB]    the readiness gate: same zones, serials and records everywhere
-  labops dns tsigcheck      signed updates accepted, unsigned and wrongly signed ones refused`,
+  labops dns tsigcheck      signed updates accepted, unsigned and wrongly signed ones refused
+  labops dns fallback       every resolver answers, and clients fall back past a dead first one`,
 	}
 	cmd.AddCommand(
 		newDNSSyncCommand(app),
 		newDNSReadyCommand(app),
 		newDNSTSIGCheckCommand(app),
+		newDNSFallbackCommand(app),
 	)
 	return cmd
 }

@@ -2,6 +2,7 @@ package dnssync
 
 import (
 	"testing"
+	"time"
 )
 
 // The parsers below read what a server sends: they must never panic, and
@@ -86,6 +87,20 @@ func FuzzParseZoneFile(f *testing.F) {
 			if _, err := ParseRecord(r.String()); err != nil {
 				t.Fatalf("accepted record %v does not parse back: %v", r, err)
 			}
+		}
+	})
+}
+
+func FuzzParseResolvConf(f *testing.F) {
+	f.Add([]byte("nameserver 10.0.0.53\nnameserver ::1\noptions timeout:1 attempts:1\n"))
+	f.Add([]byte("options timeout:0 attempts:99999999999999999999\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rc, err := ParseResolvConf(data)
+		if err != nil {
+			return
+		}
+		if rc.Timeout < time.Second || rc.Timeout > 30*time.Second || rc.Attempts < 1 || rc.Attempts > 5 {
+			t.Fatalf("out of range: %+v", rc)
 		}
 	})
 }

@@ -22,6 +22,7 @@ func All() map[string]job.Kind {
 		dnssync.SyncKind(),
 		dnssync.ReadyKind(),
 		dnssync.TSIGCheckKind(),
+		dnssync.FallbackKind(),
 	} {
 		m[k.Name] = k
 	}
