@@ -19,6 +19,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/labops/labops/bench/internal/benchreg"
 )
 
 type result struct {
@@ -79,32 +81,32 @@ func bench(repos, tags int, seed uint64, indexShare float64, dataDir, registryBi
 		}
 	}
 
-	reg, err := startRegistry(registryBin, dataDir)
+	reg, err := benchreg.Start(registryBin, dataDir)
 	if err != nil {
 		return err
 	}
-	defer reg.stop()
-	fmt.Printf("registry:2 %s (pid %d), data in %s\n", reg.addr, reg.cmd.Process.Pid, dataDir)
+	defer reg.Stop()
+	fmt.Printf("registry:2 %s (pid %d), data in %s\n", reg.Addr, reg.Pid(), dataDir)
 
-	m, err := seedOrReuse(ctx, reg.addr, dataDir, repos, tags, seed, indexShare)
+	m, err := seedOrReuse(ctx, reg.Addr, dataDir, repos, tags, seed, indexShare)
 	if err != nil {
 		return err
 	}
 	t0 := time.Now()
-	if err := warm(ctx, reg.addr, m, 16); err != nil {
+	if err := warm(ctx, reg.Addr, m, 16); err != nil {
 		return err
 	}
 	nRepos, nTags, nIdx, nChildren, nBlobs := m.counts()
 	fmt.Printf("population: %d repositories, %d tags (%d indexes, %d untagged children), %d distinct blobs per repo summed; warm-up read in %.1fs\n",
 		nRepos, nTags, nIdx, nChildren, nBlobs, time.Since(t0).Seconds())
-	catalogPage, tagPage, err := pageSizes(ctx, reg.addr, m)
+	catalogPage, tagPage, err := pageSizes(ctx, reg.Addr, m)
 	if err != nil {
 		return err
 	}
 	minReq := m.minRequests(catalogPage, tagPage)
 	fmt.Printf("minimum requests for a full check: %d (catalog page %d, tag page %d; /v2/ ping not counted)\n", minReq, catalogPage, tagPage)
 
-	proxy, err := startProxy(reg.addr)
+	proxy, err := startProxy(reg.Addr)
 	if err != nil {
 		return err
 	}
@@ -145,15 +147,15 @@ func bench(repos, tags int, seed uint64, indexShare float64, dataDir, registryBi
 			}
 			proxy.reset()
 			toolCPU.Store(0)
-			before, _ := cpuSeconds(reg.cmd.Process.Pid)
-			selfBefore, _ := cpuSeconds(os.Getpid())
+			before, _ := benchreg.CPUSeconds(reg.Pid())
+			selfBefore, _ := benchreg.CPUSeconds(os.Getpid())
 			rctx, cancel := context.WithTimeout(ctx, timeout)
 			start := time.Now()
 			note, err := r.tool.run(rctx, env)
 			wall := time.Since(start)
 			cancel()
-			after, _ := cpuSeconds(reg.cmd.Process.Pid)
-			selfAfter, _ := cpuSeconds(os.Getpid())
+			after, _ := benchreg.CPUSeconds(reg.Pid())
+			selfAfter, _ := benchreg.CPUSeconds(os.Getpid())
 			r.t = proxy.reset()
 			r.note, r.err = note, err
 			r.walls = append(r.walls, wall)
@@ -196,14 +198,16 @@ func seedOrReuse(ctx context.Context, addr, dir string, repos, tags int, seed ui
 		return nil, fmt.Errorf("%s holds another population; use another -data dir", mf)
 	}
 	start := time.Now()
-	plans := plan(repos, tags, seed, indexShare)
+	pop := benchreg.Population{Repos: repos, Tags: tags, Seed: seed, IndexShare: indexShare,
+		LayerMin: benchreg.DefaultLayerMin, LayerSpread: benchreg.DefaultLayerSpread}
+	plans := pop.Plan()
 	var m model
 	uploads := 0
 	for _, p := range plans {
-		m.Repos = append(m.Repos, p.repo)
-		uploads += len(p.blobs)
+		m.Repos = append(m.Repos, p.Repo)
+		uploads += len(p.Blobs)
 	}
-	if err := push(ctx, addr, plans, 16); err != nil {
+	if err := benchreg.Push(ctx, addr, plans, 16); err != nil {
 		return nil, fmt.Errorf("seeding: %w", err)
 	}
 	fmt.Printf("seeded %d repositories x %d tags (%d blob uploads) in %.1fs\n", repos, tags, uploads, time.Since(start).Seconds())

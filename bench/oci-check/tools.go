@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/labops/labops/bench/internal/benchreg"
 )
 
 // tool is one way of checking the whole registry; run must reach it only through proxy.
@@ -368,7 +370,7 @@ func replayTool(name, what string, ranged bool) tool {
 			}
 		}
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
-		accept := strings.Join([]string{mtOCIIndex, mtOCIManifest, mtDockerList, mtDockerMan}, ",")
+		accept := strings.Join([]string{benchreg.MediaOCIIndex, benchreg.MediaOCIManifest, benchreg.MediaDockerList, benchreg.MediaDockerMan}, ",")
 		var f failures
 		each(16, reqs, func(q req) {
 			hr, _ := http.NewRequestWithContext(ctx, q.method, "http://"+e.proxy+q.path, nil)

@@ -18,11 +18,8 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-var (
-	layerMin    = 1024
-	layerSpread = 3072
+	"github.com/labops/labops/bench/internal/benchreg"
 )
 
 func main() {
@@ -38,8 +35,9 @@ func main() {
 	labopsArgs := flag.String("labops-args", "--concurrency 16", "extra arguments for labops oci mirror")
 	registryBin := flag.String("registry", "docker-registry", "registry:2 binary")
 	flag.Parse()
-	layerMin, layerSpread = max(1, *layerKiB*1024/4), max(1, *layerKiB*1024*3/4)
-	if err := bench(*repos, *tags, *seed, *indexShare, *par, *runs, *only, *labopsBin, *labopsArgs, *registryBin); err != nil {
+	pop := benchreg.Population{Repos: *repos, Tags: *tags, Seed: *seed, IndexShare: *indexShare,
+		LayerMin: max(1, *layerKiB*1024/4), LayerSpread: max(1, *layerKiB*1024*3/4)}
+	if err := bench(pop, *par, *runs, *only, *labopsBin, *labopsArgs, *registryBin); err != nil {
 		fmt.Fprintln(os.Stderr, "oci-mirror:", err)
 		os.Exit(1)
 	}
@@ -49,7 +47,7 @@ func main() {
 // population and a scratch dir.
 type benchEnv struct {
 	src, dst string // host:port
-	model    *model
+	model    *benchreg.Model
 	work     string
 	par      int
 	labops   string
@@ -73,7 +71,7 @@ type result struct {
 	note   string
 }
 
-func bench(repos, tags int, seed uint64, indexShare float64, par, runs int, only, labopsBin, labopsArgs, registryBin string) error {
+func bench(pop benchreg.Population, par, runs int, only, labopsBin, labopsArgs, registryBin string) error {
 	ctx := context.Background()
 	bin, err := exec.LookPath(registryBin)
 	if err != nil {
@@ -91,17 +89,17 @@ func bench(repos, tags int, seed uint64, indexShare float64, par, runs int, only
 			return fmt.Errorf("go build ./cmd/labops (run from the module root): %v\n%s", err, out)
 		}
 	}
-	src, err := startRegistry(bin, filepath.Join(work, "src"))
+	src, err := benchreg.Start(bin, filepath.Join(work, "src"))
 	if err != nil {
 		return err
 	}
-	defer src.stop()
-	plans := plan(repos, tags, seed, indexShare)
-	m := &model{}
+	defer src.Stop()
+	plans := pop.Plan()
+	m := &benchreg.Model{}
 	for _, p := range plans {
-		m.Repos = append(m.Repos, p.repo)
+		m.Repos = append(m.Repos, p.Repo)
 	}
-	if err := push(ctx, src.addr, plans, 8); err != nil {
+	if err := benchreg.Push(ctx, src.Addr, plans, 8); err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
 	nRepos, nTags, nIdx, nKids, nBlobs, bytes := counts(plans)
@@ -128,28 +126,28 @@ func bench(repos, tags int, seed uint64, indexShare float64, par, runs int, only
 		for _, r := range results {
 			t := r.tool
 			dir := filepath.Join(work, fmt.Sprintf("%s-%d", t.name, i))
-			dst, err := startRegistry(bin, dir)
+			dst, err := benchreg.Start(bin, dir)
 			if err != nil {
 				return err
 			}
-			e := &benchEnv{src: src.addr, dst: dst.addr, model: m, work: dir, par: par, labops: labopsBin, args: strings.Fields(labopsArgs)}
+			e := &benchEnv{src: src.Addr, dst: dst.Addr, model: m, work: dir, par: par, labops: labopsBin, args: strings.Fields(labopsArgs)}
 			toolCPU.Lock()
 			toolCPU.s = 0
 			toolCPU.Unlock()
-			cpu0 := src.cpuSeconds() + dst.cpuSeconds()
+			cpu0 := src.CPUSeconds() + dst.CPUSeconds()
 			start := time.Now()
 			err = t.run(ctx, e)
 			r.times = append(r.times, time.Since(start))
 			toolCPU.Lock()
-			cpu := toolCPU.s + src.cpuSeconds() + dst.cpuSeconds() - cpu0
+			cpu := toolCPU.s + src.CPUSeconds() + dst.CPUSeconds() - cpu0
 			toolCPU.Unlock()
 			r.cpu = append(r.cpu, time.Duration(cpu*float64(time.Second)))
 			if err != nil {
 				r.errors = append(r.errors, firstLine(err.Error()))
 			}
-			r.bad = max(r.bad, verify(ctx, src.addr, dst.addr, m, t.dstRepo))
+			r.bad = max(r.bad, verify(ctx, src.Addr, dst.Addr, m, t.dstRepo))
 			r.note = e.note
-			dst.stop()
+			dst.Stop()
 			os.RemoveAll(dir)
 			fmt.Fprintf(os.Stderr, "run %d: %-8s %.2fs wall, %.2fs CPU\n", i+1, t.name, r.times[i].Seconds(), r.cpu[i].Seconds())
 		}
@@ -233,18 +231,18 @@ func numCPU() int {
 	return strings.Count(string(b), "processor\t:")
 }
 
-func counts(plans []pushPlan) (repos, tags, indexes, children, blobs int, bytes int64) {
+func counts(plans []benchreg.Plan) (repos, tags, indexes, children, blobs int, bytes int64) {
 	seen := map[string]bool{}
 	for _, p := range plans {
 		repos++
-		tags += len(p.repo.Tags)
-		indexes += p.repo.Indexes
-		children += len(p.repo.Children)
-		blobs += len(p.blobs)
-		for _, b := range p.blobs {
-			if !seen[b.digest] {
-				seen[b.digest] = true
-				bytes += int64(len(b.data))
+		tags += len(p.Repo.Tags)
+		indexes += p.Repo.Indexes
+		children += len(p.Repo.Children)
+		blobs += len(p.Blobs)
+		for _, b := range p.Blobs {
+			if !seen[b.Digest] {
+				seen[b.Digest] = true
+				bytes += int64(len(b.Data))
 			}
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/labops/labops/bench/internal/benchreg"
 )
 
 func same(repo string) string { return repo }
@@ -190,8 +192,8 @@ func craneCopy(ctx context.Context, e *benchEnv) error {
 
 // verify counts the source's tags that the destination does not answer
 // with the same digest (untimed, after each run).
-func verify(ctx context.Context, src, dst string, m *model, dstRepo func(string) string) int {
-	accept := strings.Join([]string{mtOCIIndex, mtOCIManifest, mtDockerList, mtDockerMan}, ",")
+func verify(ctx context.Context, src, dst string, m *benchreg.Model, dstRepo func(string) string) int {
+	accept := strings.Join([]string{benchreg.MediaOCIIndex, benchreg.MediaOCIManifest, benchreg.MediaDockerList, benchreg.MediaDockerMan}, ",")
 	var bad atomic.Int64
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)

@@ -1,4 +1,4 @@
-package main
+package benchreg
 
 import (
 	"bytes"
@@ -16,23 +16,25 @@ import (
 	"sync"
 )
 
+// Media types of the population.
 const (
-	mtOCIIndex    = "application/vnd.oci.image.index.v1+json"
-	mtOCIManifest = "application/vnd.oci.image.manifest.v1+json"
-	mtOCIConfig   = "application/vnd.oci.image.config.v1+json"
-	mtOCILayer    = "application/vnd.oci.image.layer.v1.tar+gzip"
-	mtDockerList  = "application/vnd.docker.distribution.manifest.list.v2+json"
-	mtDockerMan   = "application/vnd.docker.distribution.manifest.v2+json"
-	mtDockerCfg   = "application/vnd.docker.container.image.v1+json"
-	mtDockerLayer = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	MediaOCIIndex    = "application/vnd.oci.image.index.v1+json"
+	MediaOCIManifest = "application/vnd.oci.image.manifest.v1+json"
+	MediaOCIConfig   = "application/vnd.oci.image.config.v1+json"
+	MediaOCILayer    = "application/vnd.oci.image.layer.v1.tar+gzip"
+	MediaDockerList  = "application/vnd.docker.distribution.manifest.list.v2+json"
+	MediaDockerMan   = "application/vnd.docker.distribution.manifest.v2+json"
+	MediaDockerCfg   = "application/vnd.docker.container.image.v1+json"
+	MediaDockerLayer = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 )
 
-// model is what was seeded at the source.
-type model struct {
-	Repos []repoModel `json:"repos"`
+// Model is what was seeded.
+type Model struct {
+	Repos []RepoModel `json:"repos"`
 }
 
-type repoModel struct {
+// RepoModel is what was seeded in one repository.
+type RepoModel struct {
 	Name     string            `json:"name"`
 	Tags     []string          `json:"tags"`
 	TagRefs  map[string]string `json:"tag_refs"` // tag -> digest of the tagged manifest
@@ -41,11 +43,12 @@ type repoModel struct {
 	Blobs    []string          `json:"blobs"`    // distinct configs and layers
 }
 
-type blob struct {
-	digest    string
-	diffID    string
-	mediaType string
-	data      []byte
+// Blob is a config or a layer.
+type Blob struct {
+	Digest    string
+	DiffID    string
+	MediaType string
+	Data      []byte
 }
 
 type descriptor struct {
@@ -76,7 +79,7 @@ func sha(b []byte) string {
 	return "sha256:" + hex.EncodeToString(s[:])
 }
 
-func randomLayer(r *rand.Rand, mediaType string) blob {
+func randomLayer(r *rand.Rand, mediaType string, layerMin, layerSpread int) Blob {
 	raw := make([]byte, layerMin+r.IntN(layerSpread))
 	for i := range raw {
 		raw[i] = byte(r.Uint32())
@@ -85,76 +88,96 @@ func randomLayer(r *rand.Rand, mediaType string) blob {
 	w := gzip.NewWriter(&gz)
 	w.Write(raw)
 	w.Close()
-	return blob{digest: sha(gz.Bytes()), diffID: sha(raw), mediaType: mediaType, data: gz.Bytes()}
+	return Blob{Digest: sha(gz.Bytes()), DiffID: sha(raw), MediaType: mediaType, Data: gz.Bytes()}
 }
 
-// pushPlan is one repository's blobs and manifests in push order.
-type pushPlan struct {
-	repo      repoModel
-	blobs     []blob
-	manifests []pushManifest // children first, then tagged manifests
+// Plan is one repository's blobs and manifests in push order.
+type Plan struct {
+	Repo      RepoModel
+	Blobs     []Blob
+	Manifests []Manifest // children first, then tagged manifests
 }
 
-type pushManifest struct {
-	ref       string
-	mediaType string
-	body      []byte
+// Manifest is a manifest to push under Ref, a digest or a tag.
+type Manifest struct {
+	Ref       string
+	MediaType string
+	Body      []byte
 }
 
-// plan builds the population deterministically from seed: base layer families shared by all
+// Default layer sizes: an uncompressed random layer is LayerMin + [0, LayerSpread) bytes.
+const (
+	DefaultLayerMin    = 1024
+	DefaultLayerSpread = 3072
+)
+
+// Population describes what Plan generates.
+type Population struct {
+	Repos, Tags int     // repositories, tags per repository
+	Seed        uint64  // of the generator
+	IndexShare  float64 // share of tags that are 2-3 platform indexes
+	// An uncompressed random layer is LayerMin + [0, LayerSpread) bytes; both must be > 0.
+	LayerMin, LayerSpread int
+}
+
+// Plan builds the population deterministically from pop.Seed: base layer families shared by all
 // repositories (per platform), unique app layers, unique configs; some repositories use Docker v2
 // media types, the rest OCI. The last tag of each repository, "latest", aliases the one before it.
-func plan(repos, tags int, seed uint64, indexShare float64) []pushPlan {
-	r := rand.New(rand.NewPCG(seed, 0x1ab0b5))
+func (pop Population) Plan() []Plan {
+	repos, tags, indexShare := pop.Repos, pop.Tags, pop.IndexShare
+	layer := func(r *rand.Rand, mediaType string) Blob {
+		return randomLayer(r, mediaType, pop.LayerMin, pop.LayerSpread)
+	}
+	r := rand.New(rand.NewPCG(pop.Seed, 0x1ab0b5))
 	const families, perFamily = 4, 4
 	type famKey struct{ fam, plat, docker int }
-	base := map[famKey][]blob{}
+	base := map[famKey][]Blob{}
 	for d := range 2 {
-		mt := mtOCILayer
+		mt := MediaOCILayer
 		if d == 1 {
-			mt = mtDockerLayer
+			mt = MediaDockerLayer
 		}
 		for f := range families {
 			for p := range platforms {
 				for range perFamily {
-					base[famKey{f, p, d}] = append(base[famKey{f, p, d}], randomLayer(r, mt))
+					base[famKey{f, p, d}] = append(base[famKey{f, p, d}], layer(r, mt))
 				}
 			}
 		}
 	}
-	plans := make([]pushPlan, repos)
+	plans := make([]Plan, repos)
 	for i := range repos {
 		docker := 0
 		if i%5 == 4 {
 			docker = 1
 		}
-		mtMan, mtCfg, mtLayer, mtIdx := mtOCIManifest, mtOCIConfig, mtOCILayer, mtOCIIndex
+		mtMan, mtCfg, mtLayer, mtIdx := MediaOCIManifest, MediaOCIConfig, MediaOCILayer, MediaOCIIndex
 		if docker == 1 {
-			mtMan, mtCfg, mtLayer, mtIdx = mtDockerMan, mtDockerCfg, mtDockerLayer, mtDockerList
+			mtMan, mtCfg, mtLayer, mtIdx = MediaDockerMan, MediaDockerCfg, MediaDockerLayer, MediaDockerList
 		}
 		name := fmt.Sprintf("lab/team%02d/svc-%03d", i%7, i)
-		rm := repoModel{Name: name, TagRefs: map[string]string{}}
+		rm := RepoModel{Name: name, TagRefs: map[string]string{}}
 		pp := &plans[i]
 		seenBlob := map[string]bool{}
-		addBlob := func(b blob) {
-			if !seenBlob[b.digest] {
-				seenBlob[b.digest] = true
-				pp.blobs = append(pp.blobs, b)
-				rm.Blobs = append(rm.Blobs, b.digest)
+		addBlob := func(b Blob) {
+			if !seenBlob[b.Digest] {
+				seenBlob[b.Digest] = true
+				pp.Blobs = append(pp.Blobs, b)
+				rm.Blobs = append(rm.Blobs, b.Digest)
 			}
 		}
 		fam := r.IntN(families)
-		image := func(tag string, p int) pushManifest {
+		image := func(tag string, p int) Manifest {
 			nBase := 2 + r.IntN(3)      // 2..4 shared base layers
 			nApp := 1 + r.IntN(8-nBase) // total 3..8
-			var layers []blob
+			var layers []Blob
 			layers = append(layers, base[famKey{fam, p, docker}][:nBase]...)
 			for range nApp {
-				layers = append(layers, randomLayer(r, mtLayer))
+				layers = append(layers, layer(r, mtLayer))
 			}
 			diffIDs := make([]string, len(layers))
 			for j, l := range layers {
-				diffIDs[j] = l.diffID
+				diffIDs[j] = l.DiffID
 				addBlob(l)
 			}
 			cfg, _ := json.Marshal(map[string]any{
@@ -165,61 +188,62 @@ func plan(repos, tags int, seed uint64, indexShare float64) []pushPlan {
 				"rootfs":       map[string]any{"type": "layers", "diff_ids": diffIDs},
 				"history":      []any{},
 			})
-			addBlob(blob{digest: sha(cfg), mediaType: mtCfg, data: cfg})
+			addBlob(Blob{Digest: sha(cfg), MediaType: mtCfg, Data: cfg})
 			m := manifestDoc{SchemaVersion: 2, MediaType: mtMan,
 				Config: &descriptor{MediaType: mtCfg, Digest: sha(cfg), Size: int64(len(cfg))}}
 			for _, l := range layers {
-				m.Layers = append(m.Layers, descriptor{MediaType: l.mediaType, Digest: l.digest, Size: int64(len(l.data))})
+				m.Layers = append(m.Layers, descriptor{MediaType: l.MediaType, Digest: l.Digest, Size: int64(len(l.Data))})
 			}
 			body, _ := json.Marshal(m)
-			return pushManifest{ref: sha(body), mediaType: mtMan, body: body}
+			return Manifest{Ref: sha(body), MediaType: mtMan, Body: body}
 		}
-		var tagged []pushManifest
+		var tagged []Manifest
 		for t := range tags - 1 {
 			tag := fmt.Sprintf("v1.%d.%d", t/10, t%10)
-			var top pushManifest
+			var top Manifest
 			if r.Float64() < indexShare {
 				n := 2 + r.IntN(2)
 				idx := manifestDoc{SchemaVersion: 2, MediaType: mtIdx}
 				for p := range n {
 					c := image(tag, p)
-					pp.manifests = append(pp.manifests, c)
-					rm.Children = append(rm.Children, c.ref)
+					pp.Manifests = append(pp.Manifests, c)
+					rm.Children = append(rm.Children, c.Ref)
 					plat := platforms[p]
-					idx.Manifests = append(idx.Manifests, descriptor{MediaType: mtMan, Digest: c.ref, Size: int64(len(c.body)), Platform: &plat})
+					idx.Manifests = append(idx.Manifests, descriptor{MediaType: mtMan, Digest: c.Ref, Size: int64(len(c.Body)), Platform: &plat})
 				}
 				body, _ := json.Marshal(idx)
-				top = pushManifest{ref: sha(body), mediaType: mtIdx, body: body}
+				top = Manifest{Ref: sha(body), MediaType: mtIdx, Body: body}
 				rm.Indexes++
 			} else {
 				top = image(tag, 0)
 			}
 			rm.Tags = append(rm.Tags, tag)
-			rm.TagRefs[tag] = top.ref
-			tagged = append(tagged, pushManifest{ref: tag, mediaType: top.mediaType, body: top.body})
+			rm.TagRefs[tag] = top.Ref
+			tagged = append(tagged, Manifest{Ref: tag, MediaType: top.MediaType, Body: top.Body})
 		}
 		if tags > 1 {
 			last := tagged[len(tagged)-1]
 			rm.Tags = append(rm.Tags, "latest")
-			rm.TagRefs["latest"] = rm.TagRefs[last.ref]
-			tagged = append(tagged, pushManifest{ref: "latest", mediaType: last.mediaType, body: last.body})
+			rm.TagRefs["latest"] = rm.TagRefs[last.Ref]
+			tagged = append(tagged, Manifest{Ref: "latest", MediaType: last.MediaType, Body: last.Body})
 		}
-		pp.manifests = append(pp.manifests, tagged...)
+		pp.Manifests = append(pp.Manifests, tagged...)
 		sort.Strings(rm.Tags)
-		pp.repo = rm
+		pp.Repo = rm
 	}
 	return plans
 }
 
-// push seeds the registry at addr with plans, workers repositories at a time.
-func push(ctx context.Context, addr string, plans []pushPlan, workers int) error {
+// Push seeds the registry at addr with plans, workers repositories at a time, and returns the
+// first error.
+func Push(ctx context.Context, addr string, plans []Plan, workers int) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers * 2}}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
 	)
-	work := make(chan *pushPlan)
+	work := make(chan *Plan)
 	for range workers {
 		wg.Go(func() {
 			for p := range work {
@@ -261,9 +285,9 @@ func do(ctx context.Context, c *http.Client, method, u, ctype string, body []byt
 	return resp, nil
 }
 
-func pushRepo(ctx context.Context, c *http.Client, addr string, p *pushPlan) error {
-	base := "http://" + addr + "/v2/" + p.repo.Name
-	for _, b := range p.blobs {
+func pushRepo(ctx context.Context, c *http.Client, addr string, p *Plan) error {
+	base := "http://" + addr + "/v2/" + p.Repo.Name
+	for _, b := range p.Blobs {
 		resp, err := do(ctx, c, http.MethodPost, base+"/blobs/uploads/", "", nil, http.StatusAccepted)
 		if err != nil {
 			return err
@@ -273,14 +297,14 @@ func pushRepo(ctx context.Context, c *http.Client, addr string, p *pushPlan) err
 			return fmt.Errorf("upload location: %w", err)
 		}
 		q := loc.Query()
-		q.Set("digest", b.digest)
+		q.Set("digest", b.Digest)
 		loc.RawQuery = q.Encode()
-		if _, err := do(ctx, c, http.MethodPut, loc.String(), "application/octet-stream", b.data, http.StatusCreated); err != nil {
+		if _, err := do(ctx, c, http.MethodPut, loc.String(), "application/octet-stream", b.Data, http.StatusCreated); err != nil {
 			return err
 		}
 	}
-	for _, m := range p.manifests {
-		if _, err := do(ctx, c, http.MethodPut, base+"/manifests/"+url.PathEscape(m.ref), m.mediaType, m.body, http.StatusCreated); err != nil {
+	for _, m := range p.Manifests {
+		if _, err := do(ctx, c, http.MethodPut, base+"/manifests/"+url.PathEscape(m.Ref), m.MediaType, m.Body, http.StatusCreated); err != nil {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package benchreg
 
 import (
 	"bytes"
@@ -15,10 +15,10 @@ import (
 	"time"
 )
 
-// registry is a throwaway registry:2 (Debian's docker-registry, distribution 2.8) on loopback.
-type registry struct {
+// Registry is a throwaway registry:2 (Debian's docker-registry, distribution 2.8) on loopback.
+type Registry struct {
+	Addr string // host:port
 	cmd  *exec.Cmd
-	addr string // host:port
 	log  *os.File
 	done chan struct{}
 }
@@ -54,8 +54,9 @@ func freePort() (string, error) {
 	return addr, l.Close()
 }
 
-// startRegistry writes config.yml into dir, keeps blobs in dir/data and waits until /v2/ answers.
-func startRegistry(bin, dir string) (*registry, error) {
+// Start runs the registry binary bin from dir: it writes config.yml into dir, keeps blobs in
+// dir/data and waits until /v2/ answers.
+func Start(bin, dir string) (*Registry, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -79,7 +80,7 @@ func startRegistry(bin, dir string) (*registry, error) {
 		logf.Close()
 		return nil, err
 	}
-	r := &registry{cmd: cmd, addr: addr, log: logf, done: make(chan struct{})}
+	r := &Registry{cmd: cmd, Addr: addr, log: logf, done: make(chan struct{})}
 	go func() { cmd.Wait(); close(r.done) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -97,14 +98,15 @@ func startRegistry(bin, dir string) (*registry, error) {
 			b, _ := os.ReadFile(logf.Name())
 			return nil, fmt.Errorf("registry exited at start: %s", bytes.TrimSpace(b))
 		case <-ctx.Done():
-			r.stop()
+			r.Stop()
 			return nil, fmt.Errorf("registry did not answer on %s within 15s", addr)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
-func (r *registry) stop() {
+// Stop sends SIGTERM, kills the registry if it has not exited after 5s, and waits for it.
+func (r *Registry) Stop() {
 	r.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-r.done:
@@ -115,11 +117,20 @@ func (r *registry) stop() {
 	r.log.Close()
 }
 
+// Pid is the registry process's id.
+func (r *Registry) Pid() int { return r.cmd.Process.Pid }
+
+// CPUSeconds is the registry's utime+stime so far, 0 if /proc cannot tell.
+func (r *Registry) CPUSeconds() float64 {
+	s, _ := CPUSeconds(r.Pid())
+	return s
+}
+
 // clockTicks is USER_HZ, which is 100 on every Linux architecture Go supports.
 const clockTicks = 100
 
-// cpuSeconds returns utime+stime of pid from /proc/<pid>/stat.
-func cpuSeconds(pid int) (float64, error) {
+// CPUSeconds returns utime+stime of pid from /proc/<pid>/stat.
+func CPUSeconds(pid int) (float64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err
