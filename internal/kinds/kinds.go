@@ -3,6 +3,7 @@
 package kinds
 
 import (
+	"github.com/labops/labops/internal/dispatch"
 	"github.com/labops/labops/internal/dnssync"
 	"github.com/labops/labops/internal/job"
 	"github.com/labops/labops/internal/mail"
@@ -23,6 +24,8 @@ func All() map[string]job.Kind {
 		dnssync.ReadyKind(),
 		dnssync.TSIGCheckKind(),
 		dnssync.FallbackKind(),
+		dispatch.Kind(),
+		dispatch.ReapKind(),
 	} {
 		m[k.Name] = k
 	}

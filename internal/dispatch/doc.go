@@ -1,0 +1,28 @@
+// Package dispatch hands tracker issues to coding agents and reaps the ones
+// that get stuck: the dispatch and dispatch-reap job kinds.
+//
+// Files: tracker.go is the small Tracker interface the passes need;
+// beads.go drives the real beads `bd` CLI (with --json) behind it and
+// beads_parse.go reads its replies; agent.go is the agent-service client
+// (GET /health, POST /execute) and prompt.go renders an issue into the
+// prompt; killswitch.go is the switch that suspends both jobs; run.go is
+// one dispatch pass, reap.go one reaper pass; spec.go the config section,
+// kind.go the job kinds and metrics.go their gauges.
+//
+// The queue is the set of open, unblocked, unassigned issues carrying the
+// queue label (default "agent"). A claim is beads' own compare-and-set
+// (`bd update --claim`: open and unassigned, or already the same actor)
+// made with an actor that is distinct per dispatcher pass and slot
+// ("agent:<pass>-slot-<n>"), and it counts as won only after a read-back
+// shows that actor as the assignee of the in-progress issue. beads' claim
+// is idempotent for one actor, so a shared actor would let two dispatchers
+// both win; distinct actors make exactly one win. Run one dispatcher per
+// tracker by design; a second one running at the same moment is harmless,
+// it only loses claims (counted as claim conflicts).
+//
+// The audit trail is written as comments (`bd comments add`), never notes:
+// concurrent notes were seen to be lost. Comments do not change
+// updated_at, so the reaper judges staleness by updated_at and re-reads
+// each issue right before blocking it, leaving alone any issue that was
+// closed, changed or updated meanwhile.
+package dispatch

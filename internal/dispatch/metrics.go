@@ -1,0 +1,69 @@
+package dispatch
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the gauges of the last dispatch and reaper passes. They carry
+// no job label: serve wraps the registerer with one.
+type Metrics struct {
+	Waiting, Dispatched, Failed, Reaped, AgentBusy, ClaimConflicts prometheus.Gauge
+}
+
+func gauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+}
+
+// NewMetrics registers the gauges with reg (nil: unregistered), reusing
+// ones already registered (both kinds share some).
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		Waiting:        gauge("labops_dispatch_issues_waiting", "Queued issues left waiting after the last dispatch pass."),
+		Dispatched:     gauge("labops_dispatch_dispatched", "Issues the last dispatch pass handed to the agent service."),
+		Failed:         gauge("labops_dispatch_failed", "Issues whose dispatch, undo or reaping failed in the last pass."),
+		Reaped:         gauge("labops_dispatch_reaped", "Stale issues the last reaper pass blocked."),
+		AgentBusy:      gauge("labops_dispatch_agent_busy", "Whether the agent service had no free slot at the last dispatch pass (1) or not (0)."),
+		ClaimConflicts: gauge("labops_dispatch_claim_conflicts", "Claims the last dispatch pass lost to another claimer."),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, g := range []*prometheus.Gauge{&m.Waiting, &m.Dispatched, &m.Failed, &m.Reaped, &m.AgentBusy, &m.ClaimConflicts} {
+		if err := reg.Register(*g); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return nil, fmt.Errorf("registering dispatch metrics: %w", err)
+			}
+			*g = are.ExistingCollector.(prometheus.Gauge)
+		}
+	}
+	return m, nil
+}
+
+// ObserveRun records a dispatch pass.
+func (m *Metrics) ObserveRun(r *RunReport) {
+	if r.Suspended != "" {
+		return
+	}
+	m.Waiting.Set(float64(r.Waiting))
+	m.Dispatched.Set(float64(len(r.Dispatched)))
+	m.Failed.Set(float64(len(r.Failed)))
+	m.ClaimConflicts.Set(float64(r.ClaimConflicts))
+	busy := 0.0
+	if r.AgentBusy {
+		busy = 1
+	}
+	m.AgentBusy.Set(busy)
+}
+
+// ObserveReap records a reaper pass.
+func (m *Metrics) ObserveReap(r *ReapReport) {
+	if r.Suspended != "" {
+		return
+	}
+	m.Reaped.Set(float64(len(r.Reaped)))
+	m.Failed.Set(float64(len(r.Failed)))
+}
