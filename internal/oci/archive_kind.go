@@ -2,12 +2,10 @@ package oci
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -18,11 +16,7 @@ import (
 // ArchiveSpec is the oci-archive job's section of the config: the settings
 // of `labops oci archive`.
 type ArchiveSpec struct {
-	Registry     string `yaml:"registry" json:"registry"`
-	PlainHTTP    bool   `yaml:"plain_http" json:"plain_http"`
-	Username     string `yaml:"username" json:"username"`
-	PasswordFile string `yaml:"password_file" json:"password_file"`
-	CAFile       string `yaml:"ca_file" json:"ca_file"`
+	RegistrySpec `yaml:",inline"`
 	// Image is repository:tag.
 	Image string `yaml:"image" json:"image"`
 	Dir   string `yaml:"dir" json:"dir"`
@@ -57,16 +51,8 @@ func ParseImageName(s string) (repo, tag string, err error) {
 func (s ArchiveSpec) validate() (archiveConfig, error) {
 	var ps config.Problems
 	ac := archiveConfig{spec: s, keep: DefaultArchiveKeep}
-	if s.Registry == "" {
-		ps.Add("registry", "required (e.g. registry.example.org or http://127.0.0.1:5000)")
-	} else if reg, err := ParseRegistry(s.Registry, s.PlainHTTP); err != nil {
-		ps.Add("registry", "%v", err)
-	} else {
-		ac.registry = reg
-	}
-	if s.PasswordFile != "" && s.Username == "" {
-		ps.Add("username", "required with password_file")
-	}
+	ac.registry = s.validateRegistry(&ps)
+	s.validateCredentials(&ps, "")
 	if s.Image == "" {
 		ps.Add("image", "required: repository:tag, e.g. ci/builder:main")
 	} else if repo, tag, err := ParseImageName(s.Image); err != nil {
@@ -117,12 +103,7 @@ func NewArchiveJob(spec ArchiveSpec, deps job.Deps) (*ArchiveJob, error) {
 	if err != nil {
 		return nil, err
 	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
+	deps = jobDeps(deps)
 	m, err := newArchiveMetrics(deps.Registerer)
 	if err != nil {
 		return nil, err
@@ -137,15 +118,7 @@ func (j *ArchiveJob) Run(ctx context.Context, log *slog.Logger) job.Result {
 	fail := func(err error) job.Result {
 		return job.Result{Status: job.StatusIncomplete, Error: err.Error(), Started: start, Duration: j.deps.Now().Sub(start)}
 	}
-	creds := Credentials{Username: s.Username}
-	if s.PasswordFile != "" {
-		pw, err := ReadPasswordFile(s.PasswordFile)
-		if err != nil {
-			return fail(err)
-		}
-		creds.Password = pw
-	}
-	c, err := NewClient(j.cfg.registry, Options{Credentials: creds, CAFile: s.CAFile, Logger: log})
+	c, err := s.client(j.cfg.registry, Options{Logger: log})
 	if err != nil {
 		return fail(err)
 	}
@@ -172,21 +145,8 @@ func newArchiveMetrics(reg prometheus.Registerer) (*archiveMetrics, error) {
 		size:        g("labops_oci_archive_size_bytes", "Size of the last verified archive file."),
 		count:       g("labops_oci_archive_count", "Archives of the image kept in the directory after the last good run."),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []**prometheus.GaugeVec{&m.lastSuccess, &m.size, &m.count} {
-		if err := reg.Register(*c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("registering oci-archive metrics: %w", err)
-			}
-			existing, ok := are.ExistingCollector.(*prometheus.GaugeVec)
-			if !ok {
-				return nil, fmt.Errorf("registering oci-archive metrics: %w", err)
-			}
-			*c = existing
-		}
+	if err := registerMetrics(reg, "oci-archive", &m.lastSuccess, &m.size, &m.count); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -2,7 +2,6 @@ package oci
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -13,21 +12,13 @@ import (
 	"github.com/labops/labops/internal/job"
 )
 
-// MirrorEndpointSpec is one side of the oci-mirror job.
-type MirrorEndpointSpec struct {
-	// Registry is host[:port][/prefix], optionally with http:// or https://.
-	Registry     string `yaml:"registry" json:"registry"`
-	PlainHTTP    bool   `yaml:"plain_http" json:"plain_http"`
-	Username     string `yaml:"username" json:"username"`
-	PasswordFile string `yaml:"password_file" json:"password_file"`
-	CAFile       string `yaml:"ca_file" json:"ca_file"`
-}
-
 // MirrorSpec is the oci-mirror job's section of the config: the settings
 // of `labops oci mirror`. It is a dry run unless apply is true.
 type MirrorSpec struct {
-	Source      MirrorEndpointSpec `yaml:"source" json:"source"`
-	Destination MirrorEndpointSpec `yaml:"destination" json:"destination"`
+	// Source and Destination are the two sides; their registry is
+	// host[:port][/prefix], optionally with http:// or https://.
+	Source      RegistrySpec `yaml:"source" json:"source"`
+	Destination RegistrySpec `yaml:"destination" json:"destination"`
 	// Repos are patterns of repository names relative to the source's
 	// prefix (default: all).
 	Repos          []string `yaml:"repos" json:"repos"`
@@ -36,10 +27,8 @@ type MirrorSpec struct {
 	Force          bool     `yaml:"force" json:"force"`
 	Apply          bool     `yaml:"apply" json:"apply"`
 	VerifyDigests  bool     `yaml:"verify_digests" json:"verify_digests"`
-	Concurrency    int      `yaml:"concurrency" json:"concurrency"`
-	Rate           float64  `yaml:"rate" json:"rate"`
-	RequestTimeout string   `yaml:"request_timeout" json:"request_timeout"`
-	PageSize       int      `yaml:"page_size" json:"page_size"`
+	TrafficSpec    `yaml:",inline"`
+	PageSize       int `yaml:"page_size" json:"page_size"`
 }
 
 type mirrorConfig struct {
@@ -49,7 +38,7 @@ type mirrorConfig struct {
 	requestTimeout time.Duration
 }
 
-func validateEndpoint(ps *config.Problems, prefix string, s MirrorEndpointSpec) MirrorEndpoint {
+func validateEndpoint(ps *config.Problems, prefix string, s RegistrySpec) MirrorEndpoint {
 	var e MirrorEndpoint
 	if s.Registry == "" {
 		ps.Add(prefix+"registry", "required (e.g. registry.example.org, http://127.0.0.1:5000 or git.example.org/owner)")
@@ -58,9 +47,7 @@ func validateEndpoint(ps *config.Problems, prefix string, s MirrorEndpointSpec) 
 	} else {
 		e = ep
 	}
-	if s.PasswordFile != "" && s.Username == "" {
-		ps.Add(prefix+"username", "required with password_file")
-	}
+	s.validateCredentials(ps, prefix)
 	if s.Username != "" && s.PasswordFile == "" {
 		ps.Add(prefix+"password_file", "required with username")
 	}
@@ -69,7 +56,7 @@ func validateEndpoint(ps *config.Problems, prefix string, s MirrorEndpointSpec) 
 
 func (s MirrorSpec) validate() (mirrorConfig, error) {
 	var ps config.Problems
-	mc := mirrorConfig{spec: s, maxShare: DefaultMaxDeleteShare, requestTimeout: DefaultRequestTimeout}
+	mc := mirrorConfig{spec: s, maxShare: DefaultMaxDeleteShare}
 	mc.src = validateEndpoint(&ps, "source.", s.Source)
 	mc.dst = validateEndpoint(&ps, "destination.", s.Destination)
 	if mc.src.Registry.Host != "" && mc.src == mc.dst {
@@ -93,23 +80,11 @@ func (s MirrorSpec) validate() (mirrorConfig, error) {
 	if s.Force && !s.Prune {
 		ps.Add("force", "only with prune")
 	}
-	if s.Concurrency < 0 || s.Concurrency > 64 {
-		ps.Add("concurrency", "%d is out of range (1 to 64; more than %d gains nothing)", s.Concurrency, MaxUsefulConcurrency)
-	}
-	if s.Rate < 0 {
-		ps.Add("rate", "%v is negative (requests per second; 0 means unlimited)", s.Rate)
-	}
+	s.validateLimits(&ps)
 	if s.PageSize < 0 {
 		ps.Add("page_size", "%d is negative", s.PageSize)
 	}
-	if s.RequestTimeout != "" {
-		d, err := time.ParseDuration(s.RequestTimeout)
-		if err != nil || d <= 0 {
-			ps.Add("request_timeout", "%q is not a positive duration (e.g. 30s)", s.RequestTimeout)
-		} else {
-			mc.requestTimeout = d
-		}
-	}
+	mc.requestTimeout = s.validateTimeout(&ps)
 	return mc, ps.Err()
 }
 
@@ -143,12 +118,7 @@ func NewMirrorJob(spec MirrorSpec, deps job.Deps) (*MirrorJob, error) {
 	if err != nil {
 		return nil, err
 	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
+	deps = jobDeps(deps)
 	m, err := newMirrorMetrics(deps.Registerer)
 	if err != nil {
 		return nil, err
@@ -158,23 +128,8 @@ func NewMirrorJob(spec MirrorSpec, deps job.Deps) (*MirrorJob, error) {
 
 // endpointClient builds one side's client; the password is read now, so
 // that a rotated one is picked up at the next run.
-func (j *MirrorJob) endpointClient(s MirrorEndpointSpec, e MirrorEndpoint, log *slog.Logger) (*Client, error) {
-	opts := Options{
-		Concurrency:    j.cfg.spec.Concurrency,
-		Rate:           j.cfg.spec.Rate,
-		RequestTimeout: j.cfg.requestTimeout,
-		CAFile:         s.CAFile,
-		Logger:         log,
-		Credentials:    Credentials{Username: s.Username},
-	}
-	if s.PasswordFile != "" {
-		pw, err := ReadPasswordFile(s.PasswordFile)
-		if err != nil {
-			return nil, err
-		}
-		opts.Credentials.Password = pw
-	}
-	return NewClient(e.Registry, opts)
+func (j *MirrorJob) endpointClient(s RegistrySpec, e MirrorEndpoint, log *slog.Logger) (*Client, error) {
+	return s.client(e.Registry, j.cfg.spec.options(j.cfg.requestTimeout, log))
 }
 
 // Run plans and, with apply, copies, checks and prunes.
@@ -220,21 +175,8 @@ func newMirrorMetrics(reg prometheus.Registerer) (*mirrorMetrics, error) {
 		moved:     g("labops_oci_mirror_bytes_moved", "Blob bytes the last mirror run uploaded to the destination (mounted blobs move none)."),
 		differing: g("labops_oci_mirror_tags_differing", "Source tags whose destination differs after the last mirror run: planned copies on a dry run, failures after applying."),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []*prometheus.Gauge{&m.copied, &m.moved, &m.differing} {
-		if err := reg.Register(*c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("registering oci-mirror metrics: %w", err)
-			}
-			existing, ok := are.ExistingCollector.(prometheus.Gauge)
-			if !ok {
-				return nil, fmt.Errorf("registering oci-mirror metrics: %w", err)
-			}
-			*c = existing
-		}
+	if err := registerMetrics(reg, "oci-mirror", &m.copied, &m.moved, &m.differing); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -2,7 +2,6 @@ package oci
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,17 +15,11 @@ import (
 // ProbeSpec is the oci-probe job's own section of the config. Durations
 // and the password stay raw strings here; Validate parses them.
 type ProbeSpec struct {
-	Registry       string   `yaml:"registry" json:"registry"`
-	PlainHTTP      bool     `yaml:"plain_http" json:"plain_http"`
-	Repos          []string `yaml:"repos" json:"repos"`
-	Depth          string   `yaml:"depth" json:"depth"`
-	VerifyDigests  bool     `yaml:"verify_digests" json:"verify_digests"`
-	Concurrency    int      `yaml:"concurrency" json:"concurrency"`
-	Rate           float64  `yaml:"rate" json:"rate"`
-	Username       string   `yaml:"username" json:"username"`
-	PasswordFile   string   `yaml:"password_file" json:"password_file"`
-	CAFile         string   `yaml:"ca_file" json:"ca_file"`
-	RequestTimeout string   `yaml:"request_timeout" json:"request_timeout"`
+	RegistrySpec  `yaml:",inline"`
+	TrafficSpec   `yaml:",inline"`
+	Repos         []string `yaml:"repos" json:"repos"`
+	Depth         string   `yaml:"depth" json:"depth"`
+	VerifyDigests bool     `yaml:"verify_digests" json:"verify_digests"`
 }
 
 // probeConfig is a validated spec.
@@ -40,14 +33,8 @@ type probeConfig struct {
 // Validate returns every problem in s, with paths relative to the spec.
 func (s ProbeSpec) validate() (probeConfig, error) {
 	var ps config.Problems
-	pc := probeConfig{spec: s, depth: DepthBlobs, requestTimeout: DefaultRequestTimeout}
-	if s.Registry == "" {
-		ps.Add("registry", "required (e.g. registry.example.org or http://127.0.0.1:5000)")
-	} else if reg, err := ParseRegistry(s.Registry, s.PlainHTTP); err != nil {
-		ps.Add("registry", "%v", err)
-	} else {
-		pc.registry = reg
-	}
+	pc := probeConfig{spec: s, depth: DepthBlobs}
+	pc.registry = s.validateRegistry(&ps)
 	for i, r := range s.Repos {
 		if !ValidRepo(r) {
 			ps.Add(fmt.Sprintf("repos[%d]", i), "%q is not a repository name", r)
@@ -58,23 +45,9 @@ func (s ProbeSpec) validate() (probeConfig, error) {
 	} else {
 		pc.depth = d
 	}
-	if s.Concurrency < 0 || s.Concurrency > 64 {
-		ps.Add("concurrency", "%d is out of range (1 to 64; more than %d gains nothing)", s.Concurrency, MaxUsefulConcurrency)
-	}
-	if s.Rate < 0 {
-		ps.Add("rate", "%v is negative (requests per second; 0 means unlimited)", s.Rate)
-	}
-	if s.PasswordFile != "" && s.Username == "" {
-		ps.Add("username", "required with password_file")
-	}
-	if s.RequestTimeout != "" {
-		d, err := time.ParseDuration(s.RequestTimeout)
-		if err != nil || d <= 0 {
-			ps.Add("request_timeout", "%q is not a positive duration (e.g. 30s)", s.RequestTimeout)
-		} else {
-			pc.requestTimeout = d
-		}
-	}
+	s.validateLimits(&ps)
+	s.validateCredentials(&ps, "")
+	pc.requestTimeout = s.validateTimeout(&ps)
 	return pc, ps.Err()
 }
 
@@ -108,12 +81,7 @@ func NewProbe(spec ProbeSpec, deps job.Deps) (*Probe, error) {
 	if err != nil {
 		return nil, err
 	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
+	deps = jobDeps(deps)
 	m, err := newProbeMetrics(deps.Registerer)
 	if err != nil {
 		return nil, err
@@ -126,22 +94,7 @@ func NewProbe(spec ProbeSpec, deps job.Deps) (*Probe, error) {
 func (p *Probe) Run(ctx context.Context, log *slog.Logger) job.Result {
 	start := p.deps.Now()
 	s := p.cfg.spec
-	creds := Credentials{Username: s.Username}
-	if s.PasswordFile != "" {
-		pw, err := ReadPasswordFile(s.PasswordFile)
-		if err != nil {
-			return job.Result{Status: job.StatusIncomplete, Error: err.Error(), Started: start, Duration: p.deps.Now().Sub(start)}
-		}
-		creds.Password = pw
-	}
-	c, err := NewClient(p.cfg.registry, Options{
-		Concurrency:    s.Concurrency,
-		Rate:           s.Rate,
-		RequestTimeout: p.cfg.requestTimeout,
-		Credentials:    creds,
-		CAFile:         s.CAFile,
-		Logger:         log,
-	})
+	c, err := s.client(p.cfg.registry, s.options(p.cfg.requestTimeout, log))
 	if err != nil {
 		return job.Result{Status: job.StatusIncomplete, Error: err.Error(), Started: start, Duration: p.deps.Now().Sub(start)}
 	}
@@ -170,21 +123,8 @@ func newProbeMetrics(reg prometheus.Registerer) (*probeMetrics, error) {
 		requests:  g("labops_oci_requests", "HTTP requests the last check made."),
 		duration:  g("labops_oci_probe_duration_seconds", "How long the last check took."),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []*prometheus.Gauge{&m.catalogUp, &m.repos, &m.tags, &m.manifests, &m.blobs, &m.broken, &m.requests, &m.duration} {
-		if err := reg.Register(*c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("registering oci-probe metrics: %w", err)
-			}
-			existing, ok := are.ExistingCollector.(prometheus.Gauge)
-			if !ok {
-				return nil, fmt.Errorf("registering oci-probe metrics: %w", err)
-			}
-			*c = existing
-		}
+	if err := registerMetrics(reg, "oci-probe", &m.catalogUp, &m.repos, &m.tags, &m.manifests, &m.blobs, &m.broken, &m.requests, &m.duration); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

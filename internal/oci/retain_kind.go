@@ -2,7 +2,6 @@ package oci
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -16,21 +15,16 @@ import (
 // RetentionSpec is the oci-retention job's section of the config: the
 // settings of `labops oci retain`. It is a dry run unless apply is true.
 type RetentionSpec struct {
-	// The registry API (registry:2 and compatible) ...
-	Registry     string `yaml:"registry" json:"registry"`
-	PlainHTTP    bool   `yaml:"plain_http" json:"plain_http"`
-	Username     string `yaml:"username" json:"username"`
-	PasswordFile string `yaml:"password_file" json:"password_file"`
+	// The registry API (registry:2 and compatible) ... (its ca_file is
+	// used with forgejo too)
+	RegistrySpec `yaml:",inline"`
 	// ... or the Forgejo/Gitea packages API of one owner.
 	Forgejo   string `yaml:"forgejo" json:"forgejo"`
 	Owner     string `yaml:"owner" json:"owner"`
 	TokenFile string `yaml:"token_file" json:"token_file"`
 
-	CAFile         string  `yaml:"ca_file" json:"ca_file"`
-	Concurrency    int     `yaml:"concurrency" json:"concurrency"`
-	Rate           float64 `yaml:"rate" json:"rate"`
-	RequestTimeout string  `yaml:"request_timeout" json:"request_timeout"`
-	PageSize       int     `yaml:"page_size" json:"page_size"`
+	TrafficSpec `yaml:",inline"`
+	PageSize    int `yaml:"page_size" json:"page_size"`
 
 	// Repos are the repository patterns to look at (default: all).
 	Repos []string `yaml:"repos" json:"repos"`
@@ -99,27 +93,21 @@ func validateRule(ps *config.Problems, prefix string, keep *int, keepTags []stri
 // validate returns every problem in s, with paths relative to the spec.
 func (s RetentionSpec) validate() (retentionConfig, error) {
 	var ps config.Problems
-	rc := retentionConfig{spec: s, depth: DepthBlobs, requestTimeout: DefaultRequestTimeout}
+	rc := retentionConfig{spec: s, depth: DepthBlobs}
 	switch {
 	case s.Registry == "" && s.Forgejo == "":
 		ps.Add("registry", "required, or forgejo (e.g. registry.example.org or http://127.0.0.1:5000)")
 	case s.Registry != "" && s.Forgejo != "":
 		ps.Add("forgejo", "give registry or forgejo, not both")
 	case s.Registry != "":
-		if reg, err := ParseRegistry(s.Registry, s.PlainHTTP); err != nil {
-			ps.Add("registry", "%v", err)
-		} else {
-			rc.registry = reg
-		}
+		rc.registry = s.validateRegistry(&ps)
 		if s.Owner != "" {
 			ps.Add("owner", "only with forgejo")
 		}
 		if s.TokenFile != "" {
 			ps.Add("token_file", "only with forgejo")
 		}
-		if s.PasswordFile != "" && s.Username == "" {
-			ps.Add("username", "required with password_file")
-		}
+		s.validateCredentials(&ps, "")
 	default:
 		if s.Owner == "" {
 			ps.Add("owner", "required with forgejo: the user or organization whose packages to clean")
@@ -168,23 +156,11 @@ func (s RetentionSpec) validate() (retentionConfig, error) {
 	if rc.depth == DepthManifests && s.VerifyDigests {
 		ps.Add("verify_digests", "needs depth blobs")
 	}
-	if s.Concurrency < 0 || s.Concurrency > 64 {
-		ps.Add("concurrency", "%d is out of range (1 to 64; more than %d gains nothing)", s.Concurrency, MaxUsefulConcurrency)
-	}
-	if s.Rate < 0 {
-		ps.Add("rate", "%v is negative (requests per second; 0 means unlimited)", s.Rate)
-	}
+	s.validateLimits(&ps)
 	if s.PageSize < 0 {
 		ps.Add("page_size", "%d is negative", s.PageSize)
 	}
-	if s.RequestTimeout != "" {
-		d, err := time.ParseDuration(s.RequestTimeout)
-		if err != nil || d <= 0 {
-			ps.Add("request_timeout", "%q is not a positive duration (e.g. 30s)", s.RequestTimeout)
-		} else {
-			rc.requestTimeout = d
-		}
-	}
+	rc.requestTimeout = s.validateTimeout(&ps)
 	return rc, ps.Err()
 }
 
@@ -218,12 +194,7 @@ func NewRetention(spec RetentionSpec, deps job.Deps) (*Retention, error) {
 	if err != nil {
 		return nil, err
 	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
+	deps = jobDeps(deps)
 	m, err := newRetentionMetrics(deps.Registerer)
 	if err != nil {
 		return nil, err
@@ -239,7 +210,8 @@ func (r *Retention) Run(ctx context.Context, log *slog.Logger) job.Result {
 	fail := func(err error) job.Result {
 		return job.Result{Status: job.StatusIncomplete, Error: err.Error(), Started: start, Duration: r.deps.Now().Sub(start)}
 	}
-	opts := Options{Concurrency: s.Concurrency, Rate: s.Rate, RequestTimeout: r.cfg.requestTimeout, CAFile: s.CAFile, Logger: log}
+	opts := s.options(r.cfg.requestTimeout, log)
+	opts.CAFile = s.CAFile
 	var (
 		b   RetentionBackend
 		c   *Client
@@ -260,13 +232,7 @@ func (r *Retention) Run(ctx context.Context, log *slog.Logger) job.Result {
 		}
 		b = gb
 	} else {
-		opts.Credentials = Credentials{Username: s.Username}
-		if s.PasswordFile != "" {
-			if opts.Credentials.Password, err = ReadPasswordFile(s.PasswordFile); err != nil {
-				return fail(err)
-			}
-		}
-		if c, err = NewClient(r.cfg.registry, opts); err != nil {
+		if c, err = s.client(r.cfg.registry, opts); err != nil {
 			return fail(err)
 		}
 		b = NewRegistryBackend(c, s.PageSize)
@@ -302,21 +268,8 @@ func newRetentionMetrics(reg prometheus.Registerer) (*retentionMetrics, error) {
 		freed:   g("labops_oci_retention_freed_bytes", "Bytes the last retention plan expects the registry's garbage collection to free."),
 		broken:  g("labops_oci_retention_kept_broken_images", "Kept images the re-check after the last applied retention found not whole."),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []*prometheus.Gauge{&m.planned, &m.deleted, &m.freed, &m.broken} {
-		if err := reg.Register(*c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, fmt.Errorf("registering oci-retention metrics: %w", err)
-			}
-			existing, ok := are.ExistingCollector.(prometheus.Gauge)
-			if !ok {
-				return nil, fmt.Errorf("registering oci-retention metrics: %w", err)
-			}
-			*c = existing
-		}
+	if err := registerMetrics(reg, "oci-retention", &m.planned, &m.deleted, &m.freed, &m.broken); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
