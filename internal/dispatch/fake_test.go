@@ -7,7 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/labops/labops/internal/dispatch"
+	"github.com/labops/labops/internal/job"
 )
 
 // memTracker is an in-memory tracker with beads' claim semantics (open and
@@ -142,3 +145,5 @@ func (m *memTracker) InProgressBefore(ctx context.Context, t time.Time) ([]dispa
 }
 
 var _ dispatch.Tracker = (*memTracker)(nil)
+
+func jobDeps() job.Deps { return job.Deps{Registerer: prometheus.NewRegistry()} }

@@ -21,7 +21,7 @@ func Kind() job.Kind {
 			if err != nil {
 				return nil, err
 			}
-			m, err := NewMetrics(deps.Registerer)
+			m, err := NewMetrics(deps.Registerer, false)
 			if err != nil {
 				return nil, err
 			}
@@ -50,7 +50,7 @@ func ReapKind() job.Kind {
 			if err != nil {
 				return nil, err
 			}
-			m, err := NewMetrics(deps.Registerer)
+			m, err := NewMetrics(deps.Registerer, true)
 			if err != nil {
 				return nil, err
 			}

@@ -17,9 +17,10 @@ func gauge(name, help string) prometheus.Gauge {
 	return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
 }
 
-// NewMetrics registers the gauges with reg (nil: unregistered), reusing
-// ones already registered (both kinds share some).
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+// NewMetrics registers the gauges of one kind with reg (nil: unregistered):
+// the reaper's (reaped, failed) when reap is true, else the dispatcher's.
+// Gauges already registered are reused (both kinds share "failed").
+func NewMetrics(reg prometheus.Registerer, reap bool) (*Metrics, error) {
 	m := &Metrics{
 		Waiting:        gauge("labops_dispatch_issues_waiting", "Queued issues left waiting after the last dispatch pass."),
 		Dispatched:     gauge("labops_dispatch_dispatched", "Issues the last dispatch pass handed to the agent service."),
@@ -31,7 +32,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, g := range []*prometheus.Gauge{&m.Waiting, &m.Dispatched, &m.Failed, &m.Reaped, &m.AgentBusy, &m.ClaimConflicts} {
+	mine := []*prometheus.Gauge{&m.Waiting, &m.Dispatched, &m.Failed, &m.AgentBusy, &m.ClaimConflicts}
+	if reap {
+		mine = []*prometheus.Gauge{&m.Reaped, &m.Failed}
+	}
+	for _, g := range mine {
 		if err := reg.Register(*g); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
