@@ -13,8 +13,9 @@ import (
 	"time"
 )
 
-// TimeFormat names a dump file: UTC, sortable, safe in every file system.
-const TimeFormat = "20060102T150405Z"
+// TimeFormat names a dump file: UTC, sortable, safe in every file system,
+// to the millisecond so that two runs in one second do not collide.
+const TimeFormat = "20060102T150405.000Z"
 
 // EscapeName makes a server or database name one safe path element:
 // bytes outside [A-Za-z0-9_-] and a leading '.' become %XX, so "..",
@@ -69,8 +70,8 @@ type DumpFile struct {
 	Size int64     `json:"size_bytes"`
 }
 
-// dbDir is <root>/<server>/<database>.
-func dbDir(root, server, db string) string {
+// Dir is <root>/<server>/<database>, each name escaped.
+func Dir(root, server, db string) string {
 	return filepath.Join(root, EscapeName(server), EscapeName(db))
 }
 
@@ -95,10 +96,11 @@ func ListDumps(dir string) ([]DumpFile, error) {
 		if strings.HasPrefix(n, ".") || strings.HasSuffix(n, ".json") || strings.HasSuffix(n, ".sha256") || !e.Type().IsRegular() {
 			continue
 		}
-		stamp, _, ok := strings.Cut(n, ".")
-		if !ok {
+		dot := strings.LastIndexByte(n, '.')
+		if dot < 0 {
 			continue
 		}
+		stamp := n[:dot]
 		t, err := time.Parse(TimeFormat, stamp)
 		if err != nil || !have[n+".sha256"] || !have[n+".json"] {
 			continue

@@ -87,7 +87,7 @@ type task struct {
 func Run(ctx context.Context, o Options) RunReport {
 	rep := RunReport{Status: job.StatusOK}
 	log := o.logger()
-	stamp := o.now().UTC().Truncate(time.Second)
+	stamp := o.now().UTC().Truncate(time.Millisecond)
 	var tasks []task
 	for _, sv := range o.Spec.Servers {
 		d, err := o.driver(sv)
@@ -196,7 +196,7 @@ type countWriter struct{ n int64 }
 func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
 func writeDump(ctx context.Context, root string, t task, stamp time.Time) (string, Manifest, error) {
-	dir := dbDir(root, t.sv.Name, t.db)
+	dir := Dir(root, t.sv.Name, t.db)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", Manifest{}, err
 	}

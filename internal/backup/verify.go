@@ -121,7 +121,7 @@ func (r *VerifyReport) add(st job.Status, kind, subject, msg string) {
 
 // Newest returns the newest complete dump of server/db under root.
 func Newest(root, server, db string) (DumpFile, error) {
-	dumps, err := ListDumps(dbDir(root, server, db))
+	dumps, err := ListDumps(Dir(root, server, db))
 	if err != nil {
 		return DumpFile{}, err
 	}

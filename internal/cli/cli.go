@@ -136,6 +136,7 @@ registry integrity, and more domains as they land. Each job runs one-shot
 		newOCICommand(app),
 		newMailCommand(app),
 		newDNSCommand(app),
+		newBackupCommand(app),
 		newDispatchCommand(app),
 	)
 	addExitCodesHelp(root)

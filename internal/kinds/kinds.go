@@ -3,6 +3,7 @@
 package kinds
 
 import (
+	"github.com/labops/labops/internal/backup"
 	"github.com/labops/labops/internal/dispatch"
 	"github.com/labops/labops/internal/dnssync"
 	"github.com/labops/labops/internal/job"
@@ -24,6 +25,8 @@ func All() map[string]job.Kind {
 		dnssync.ReadyKind(),
 		dnssync.TSIGCheckKind(),
 		dnssync.FallbackKind(),
+		backup.Kind(),
+		backup.VerifyKind(),
 		dispatch.Kind(),
 		dispatch.ReapKind(),
 	} {
