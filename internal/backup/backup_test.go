@@ -300,6 +300,28 @@ func conformance(t *testing.T, s testServer, want map[string]map[string]int64, p
 		}
 	})
 
+	if !pg {
+		t.Run("gzip", func(t *testing.T) {
+			o := opts
+			o.Spec.Servers = []ServerSpec{s.spec}
+			o.Spec.Servers[0].Compress = "gzip"
+			o.Now = day(15)
+			if err := o.Spec.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if rep := backup.Run(ctx, o); rep.Status != job.StatusOK {
+				t.Fatalf("gzip run: %+v", rep.Findings)
+			}
+			n, err := backup.Newest(root, s.spec.Name, weirdDB)
+			if err != nil || !strings.HasSuffix(n.Path, ".sql.gz") {
+				t.Fatalf("newest of %q: %s %v", weirdDB, n.Path, err)
+			}
+			if vr := backup.Verify(ctx, o); vr.Status != job.StatusOK {
+				t.Fatalf("verify of gzip dumps: %+v", vr)
+			}
+		})
+	}
+
 	t.Run("server killed mid-dump", func(t *testing.T) {
 		s.exec(t, "", "CREATE DATABASE big")
 		if pg {

@@ -96,11 +96,11 @@ func ListDumps(dir string) ([]DumpFile, error) {
 		if strings.HasPrefix(n, ".") || strings.HasSuffix(n, ".json") || strings.HasSuffix(n, ".sha256") || !e.Type().IsRegular() {
 			continue
 		}
-		dot := strings.LastIndexByte(n, '.')
-		if dot < 0 {
+		// <stamp>.<ext>, where ext may have dots of its own (sql.gz).
+		if len(n) <= len(TimeFormat) || n[len(TimeFormat)] != '.' {
 			continue
 		}
-		stamp := n[:dot]
+		stamp := n[:len(TimeFormat)]
 		t, err := time.Parse(TimeFormat, stamp)
 		if err != nil || !have[n+".sha256"] || !have[n+".json"] {
 			continue

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"database/sql"
 	"fmt"
@@ -69,7 +70,12 @@ func (m *mysqlDriver) Close() error {
 	return os.RemoveAll(m.dir)
 }
 
-func (m *mysqlDriver) Ext() string { return "sql" }
+func (m *mysqlDriver) Ext() string {
+	if m.sv.Compress == "gzip" {
+		return "sql.gz"
+	}
+	return "sql"
+}
 
 // quoteIdent quotes a MySQL identifier with backticks.
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
@@ -200,8 +206,18 @@ func (m *mysqlDriver) Dump(ctx context.Context, db string, w io.Writer) (map[str
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, tool, args...)
 	cmd.Stdout, cmd.Stderr = w, &stderr
+	var gz *gzip.Writer
+	if m.sv.Compress == "gzip" {
+		gz = gzip.NewWriter(w)
+		cmd.Stdout = gz
+	}
 	if err := cmd.Run(); err != nil {
 		return nil, toolError(tool, err, stderr.String())
+	}
+	if gz != nil {
+		if err := gz.Close(); err != nil {
+			return nil, err
+		}
 	}
 	return counts, nil
 }
@@ -235,11 +251,25 @@ func (m *mysqlDriver) Restore(ctx context.Context, file, db string) error {
 		return err
 	}
 	defer f.Close()
+	var in io.Reader = f
+	if strings.HasSuffix(file, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", file, err)
+		}
+		in = zr
+	}
 	var stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, tool, "--defaults-extra-file="+m.optfile, "--batch", "--database="+db)
-	cmd.Stdin, cmd.Stderr = f, &stderr
+	cmd.Stdin, cmd.Stderr = in, &stderr
 	if err := cmd.Run(); err != nil {
 		return toolError(tool, err, stderr.String())
+	}
+	if zr, ok := in.(*gzip.Reader); ok {
+		// The client read to the end: a truncated or corrupt stream shows here.
+		if _, err := io.Copy(io.Discard, zr); err != nil {
+			return fmt.Errorf("reading %s: %w", file, err)
+		}
 	}
 	return nil
 }

@@ -41,6 +41,9 @@ type ServerSpec struct {
 	Exclude []string `yaml:"exclude" json:"exclude,omitempty"`
 	// IncludeSystem also dumps the system databases (postgres; mysql, sys).
 	IncludeSystem bool `yaml:"include_system" json:"include_system,omitempty"`
+	// Compress is "" or "gzip" (MySQL/MariaDB only: PostgreSQL's custom
+	// format is compressed already, and PostgreSQL 15's pg_dump has no zstd).
+	Compress string `yaml:"compress" json:"compress,omitempty"`
 	// BinDir is where the dump and restore tools are; empty means PATH
 	// (and, for PostgreSQL, Debian's /usr/lib/postgresql/15/bin first).
 	BinDir string `yaml:"bin_dir" json:"bin_dir,omitempty"`
@@ -92,6 +95,12 @@ func (s Spec) Validate() error {
 		names[sv.Name] = true
 		if sv.Type != TypePostgres && sv.Type != TypeMySQL {
 			ps.Add(p+".type", "%q is not a server type (valid: postgres, mysql)", sv.Type)
+		}
+		switch {
+		case sv.Compress != "" && sv.Compress != "gzip":
+			ps.Add(p+".compress", "%q is not a compression (valid: gzip)", sv.Compress)
+		case sv.Compress != "" && sv.Type == TypePostgres:
+			ps.Add(p+".compress", "postgres dumps are in pg_dump's compressed custom format already")
 		}
 		if sv.Host == "" {
 			ps.Add(p+".host", "required")
