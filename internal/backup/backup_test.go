@@ -203,6 +203,19 @@ func conformance(t *testing.T, s testServer, want map[string]map[string]int64, p
 		}
 	})
 
+	t.Run("sentinels", func(t *testing.T) {
+		o := opts
+		o.Spec.Verify.Sentinels = []backup.Sentinel{
+			{Server: s.spec.Name, Database: "app", Query: "SELECT count(*) FROM users WHERE id > 90", Min: 10},
+			{Server: s.spec.Name, Database: "shop", Query: "SELECT count(*) FROM items WHERE id > 90", Min: 1},
+		}
+		if err := o.Spec.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		vr := backup.Verify(ctx, o)
+		assertOnlyShopFails(t, vr, "returned 0, want at least 1")
+	})
+
 	t.Run("restore", func(t *testing.T) {
 		if _, err := backup.RestoreDB(ctx, opts, s.spec.Name, weirdDB, "restored "+weirdDB); err != nil {
 			t.Fatal(err)

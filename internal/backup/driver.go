@@ -22,6 +22,8 @@ type Driver interface {
 	Dump(ctx context.Context, db string, w io.Writer) (map[string]int64, error)
 	// Tables counts the rows of every table of db.
 	Tables(ctx context.Context, db string) (map[string]int64, error)
+	// QueryInt runs query in db and returns its one integer.
+	QueryInt(ctx context.Context, db, query string) (int64, error)
 	// Create and Drop manage a (scratch or restore target) database.
 	Create(ctx context.Context, db string) error
 	Drop(ctx context.Context, db string) error

@@ -35,8 +35,9 @@ func (f *fakeDriver) Dump(_ context.Context, db string, w io.Writer) (map[string
 func (f *fakeDriver) Tables(_ context.Context, db string) (map[string]int64, error) {
 	return f.tables(db)
 }
-func (f *fakeDriver) Create(context.Context, string) error { return nil }
-func (f *fakeDriver) Drop(context.Context, string) error   { return nil }
+func (f *fakeDriver) QueryInt(context.Context, string, string) (int64, error) { return 1, nil }
+func (f *fakeDriver) Create(context.Context, string) error                    { return nil }
+func (f *fakeDriver) Drop(context.Context, string) error                      { return nil }
 func (f *fakeDriver) Restore(_ context.Context, file, db string) error {
 	return f.restore(file, db)
 }

@@ -273,3 +273,17 @@ func (m *mysqlDriver) Restore(ctx context.Context, file, db string) error {
 	}
 	return nil
 }
+
+func (m *mysqlDriver) QueryInt(ctx context.Context, db, query string) (int64, error) {
+	conn, err := m.db.Conn(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "USE "+quoteIdent(db)); err != nil {
+		return 0, err
+	}
+	var n int64
+	err = conn.QueryRowContext(ctx, query).Scan(&n)
+	return n, err
+}

@@ -232,3 +232,14 @@ func (p *postgres) Restore(ctx context.Context, file, db string) error {
 	}
 	return nil
 }
+
+func (p *postgres) QueryInt(ctx context.Context, db, query string) (int64, error) {
+	c, err := p.connect(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close(ctx)
+	var n int64
+	err = c.QueryRow(ctx, query).Scan(&n)
+	return n, err
+}

@@ -64,6 +64,18 @@ type RetentionSpec struct {
 type VerifySpec struct {
 	// ScratchPrefix names scratch databases (default "labops_verify_").
 	ScratchPrefix string `yaml:"scratch_prefix" json:"scratch_prefix,omitempty"`
+	// Sentinels are queries run in the restored scratch database.
+	Sentinels []Sentinel `yaml:"sentinels" json:"sentinels,omitempty"`
+}
+
+// Sentinel is a query returning one integer, run in the restored copy of
+// Database on Server, that must be at least Min (e.g. the orders of the
+// last day: a dump of an emptied table restores clean and counts right).
+type Sentinel struct {
+	Server   string `yaml:"server" json:"server"`
+	Database string `yaml:"database" json:"database"`
+	Query    string `yaml:"query" json:"query"`
+	Min      int64  `yaml:"min" json:"min"`
 }
 
 // Policy is the parsed retention.
@@ -115,6 +127,18 @@ func (s Spec) Validate() error {
 			if _, err := path.Match(g, ""); err != nil {
 				ps.Add(fmt.Sprintf("%s.include/exclude[%d]", p, j), "bad pattern %q", g)
 			}
+		}
+	}
+	for i, sn := range s.Verify.Sentinels {
+		p := fmt.Sprintf("verify.sentinels[%d]", i)
+		if !names[sn.Server] {
+			ps.Add(p+".server", "%q is not a configured server", sn.Server)
+		}
+		if sn.Database == "" {
+			ps.Add(p+".database", "required")
+		}
+		if strings.TrimSpace(sn.Query) == "" {
+			ps.Add(p+".query", "required: a query returning one integer")
 		}
 	}
 	r := s.Retention

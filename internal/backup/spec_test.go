@@ -12,7 +12,7 @@ func TestSpecValidate(t *testing.T) {
 		{Name: "pg", Type: TypePostgres, Host: "h", User: "u", Compress: "gzip"},
 		{Name: "pg", Type: TypeMySQL, Host: "h", User: "u", Compress: "zstd", Exclude: []string{"[x"}},
 		{Type: "oracle", Port: 70000},
-	}, Retention: RetentionSpec{Daily: -1}}
+	}, Retention: RetentionSpec{Daily: -1}, Verify: VerifySpec{Sentinels: []Sentinel{{Server: "x"}}}}
 	want := `root: required: the directory dumps are written under
 parallel: must not be negative
 servers[0].compress: postgres dumps are in pg_dump's compressed custom format already
@@ -24,6 +24,9 @@ servers[2].type: "oracle" is not a server type (valid: postgres, mysql)
 servers[2].host: required
 servers[2].port: 70000 is not a port
 servers[2].user: required
+verify.sentinels[0].server: "x" is not a configured server
+verify.sentinels[0].database: required
+verify.sentinels[0].query: required: a query returning one integer
 retention.daily: must not be negative`
 	err := s.Validate()
 	if err == nil {

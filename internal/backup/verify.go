@@ -164,6 +164,18 @@ func verifyOne(ctx context.Context, o Options, d Driver, server, db string) Veri
 		return problem("counting restored rows: %v", err)
 	}
 	r.Problems = append(r.Problems, CompareTables(m.Tables, got)...)
+	for _, sn := range o.Spec.Verify.Sentinels {
+		if sn.Server != server || sn.Database != db {
+			continue
+		}
+		n, err := d.QueryInt(ctx, r.Scratch, sn.Query)
+		switch {
+		case err != nil:
+			r.Problems = append(r.Problems, fmt.Sprintf("sentinel %q: %v", sn.Query, err))
+		case n < sn.Min:
+			r.Problems = append(r.Problems, fmt.Sprintf("sentinel %q returned %d, want at least %d", sn.Query, n, sn.Min))
+		}
+	}
 	r.Verified = len(r.Problems) == 0
 	return r
 }

@@ -28,7 +28,9 @@ func newBackupVerifyCommand(app *App) *cobra.Command {
 against its sha256 sidecar, restore it into a scratch database (named
 spec.verify.scratch_prefix + random) on the server it came from, check that
 the restore tool exits clean and that every table has the rows the manifest
-recorded at dump time, then drop the scratch database.`,
+recorded at dump time, and that each of spec.verify.sentinels (a query
+returning one integer, at least min) holds in the restored copy, then drop
+the scratch database. A database with no complete dump is a failure.`,
 		Example: `  labops backup verify --config /etc/labops/labops.yaml --json`,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
