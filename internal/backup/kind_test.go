@@ -132,3 +132,27 @@ labops_backup_verified{database="c",server="s"} 0
 		t.Error(err)
 	}
 }
+
+func TestUnreachableServerIsIncomplete(t *testing.T) {
+	t.Parallel()
+	fd := &fakeDriver{dump: func(db string, w io.Writer) (map[string]int64, error) {
+		_, err := io.WriteString(w, db)
+		return map[string]int64{}, err
+	}}
+	spec := Spec{Root: t.TempDir(), Servers: []ServerSpec{
+		{Name: "down", Type: TypePostgres, Host: "h", User: "u"},
+		{Name: "up", Type: TypeMySQL, Host: "h", User: "u"},
+	}}
+	rep := Run(t.Context(), Options{Spec: spec, NewDriver: func(sv ServerSpec) (Driver, error) {
+		if sv.Name == "down" {
+			return nil, errors.New("connection refused")
+		}
+		return fd, nil
+	}})
+	if rep.Status != job.StatusIncomplete || len(rep.Findings) != 1 || rep.Findings[0].Kind != "server-unreachable" {
+		t.Fatalf("status %s findings %+v", rep.Status, rep.Findings)
+	}
+	if len(rep.Databases) != 3 {
+		t.Errorf("the reachable server's databases were not all dumped: %+v", rep.Databases)
+	}
+}
