@@ -21,6 +21,7 @@ type fakeDriver struct {
 	dump    func(db string, w io.Writer) (map[string]int64, error)
 	restore func(file, db string) error
 	tables  func(db string) (map[string]int64, error)
+	dbs     []string // default a, b, c
 }
 
 func (f *fakeDriver) Info(context.Context) (ServerInfo, error) {
@@ -138,7 +139,7 @@ func TestUnreachableServerIsIncomplete(t *testing.T) {
 	fd := &fakeDriver{dump: func(db string, w io.Writer) (map[string]int64, error) {
 		_, err := io.WriteString(w, db)
 		return map[string]int64{}, err
-	}}
+	}, dbs: []string{"a", "b", "labops_verify_0a1b2c3d4e5f", "c"}}
 	spec := Spec{Root: t.TempDir(), Servers: []ServerSpec{
 		{Name: "down", Type: TypePostgres, Host: "h", User: "u"},
 		{Name: "up", Type: TypeMySQL, Host: "h", User: "u"},
@@ -153,6 +154,6 @@ func TestUnreachableServerIsIncomplete(t *testing.T) {
 		t.Fatalf("status %s findings %+v", rep.Status, rep.Findings)
 	}
 	if len(rep.Databases) != 3 {
-		t.Errorf("the reachable server's databases were not all dumped: %+v", rep.Databases)
+		t.Errorf("the reachable server's databases, and not a leftover scratch copy, were dumped: %+v", rep.Databases)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,6 +109,9 @@ func Run(ctx context.Context, o Options) RunReport {
 		}
 		log.Info("backing up", "server", sv.Name, "flavor", info.Flavor, "version", info.ServerVersion, "databases", len(dbs))
 		for _, db := range dbs {
+			if strings.HasPrefix(db, o.Spec.scratchPrefix()) {
+				continue // a verify's scratch copy, left by a verify that was killed
+			}
 			tasks = append(tasks, task{sv: sv, d: d, info: info, db: db})
 		}
 	}
