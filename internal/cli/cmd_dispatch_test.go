@@ -71,3 +71,38 @@ func TestDispatchSpecProblems(t *testing.T) {
 		}
 	}
 }
+
+// TestDispatchAgainstBd: the commands end to end on a real bd workspace.
+func TestDispatchAgainstBd(t *testing.T) {
+	t.Parallel()
+	w := labtest.StartBdWorkspace(t)
+	id := w.Create("fix the thing", "--labels", "agent")
+	ag := labtest.StartFakeAgent(t, 0)
+	dir := t.TempDir()
+	_, cfg := writeConfig(t, fmt.Sprintf(`jobs:
+  - name: agent-dispatch
+    kind: dispatch
+    schedule: "*/2 * * * *"
+    spec: {workspace: %[1]s, bd: %[2]s, agent: {url: %[3]s}, prompt: "do {{.ID}}: {{.Title}}"}
+  - name: agent-reap
+    kind: dispatch-reap
+    schedule: "*/10 * * * *"
+    spec: {workspace: %[1]s, bd: %[2]s}
+`, w.Dir, w.Bin, ag.URL))
+	ctx := t.Context()
+	code, out, errOut := run(t, ctx, dir, nil, "dispatch", "run", "--config", cfg)
+	if code != ExitOK || !strings.Contains(out, "dispatched "+id) || !strings.Contains(out, "job=job-1") {
+		t.Fatalf("dispatch run: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if ex := ag.Executed(); len(ex) != 1 || ex[0].Prompt != "do "+id+": fix the thing" {
+		t.Errorf("agent received %+v", ex)
+	}
+	// Just dispatched: nothing is stale.
+	code, out, errOut = run(t, ctx, dir, nil, "dispatch", "reap", "--config", cfg, "--json")
+	if code != ExitOK || strings.Contains(out, `"reaped"`) {
+		t.Errorf("dispatch reap: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if got := w.Comments(id); len(got) != 1 || got[0] != "dispatched: job=job-1" {
+		t.Errorf("comments %q", got)
+	}
+}
