@@ -45,10 +45,12 @@ func StartMariaDB(t testing.TB) *MariaDB {
 	if os.Geteuid() == 0 {
 		args = append(args, "--user=root")
 	}
+	initStart := time.Now()
 	c := exec.Command(install, args...)
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
+	initTook := time.Since(initStart)
 	m := &MariaDB{Host: "127.0.0.1", Port: FreePort(t), Socket: filepath.Join(dir, "mysqld.sock"), exited: make(chan struct{})}
 	logPath := filepath.Join(dir, "mariadbd.log")
 	sargs := []string{"--no-defaults", "--datadir=" + data,
@@ -71,7 +73,8 @@ func StartMariaDB(t testing.TB) *MariaDB {
 		log, _ := os.ReadFile(logPath)
 		t.Fatalf("mariadbd: %v\n%s", err, log)
 	}
-	t.Logf("mariadb started at %s on %s (data %s)", m.Started.Format(time.RFC3339Nano), m.Addr(), data)
+	t.Logf("mariadb started at %s on %s (mariadb-install-db %s, listening %s after start; data %s)",
+		m.Started.Format(time.RFC3339Nano), m.Addr(), initTook.Round(time.Millisecond), time.Since(m.Started).Round(time.Millisecond), data)
 	return m
 }
 

@@ -83,11 +83,13 @@ func StartPostgres(t testing.TB) *Postgres {
 		c.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
 		return c
 	}
+	initStart := time.Now()
 	c := run(initdb, "-D", data, "-U", p.User, "--pwfile", pwfile, "--auth", "scram-sha-256", "-E", "UTF8", "--no-sync")
 	if out, err := c.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	os.Remove(pwfile)
+	initTook := time.Since(initStart)
 
 	p.Port = FreePort(t)
 	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
@@ -122,7 +124,8 @@ func StartPostgres(t testing.TB) *Postgres {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Logf("postgres started at %s on %s (data %s)", p.Started.Format(time.RFC3339Nano), p.Addr(), data)
+	t.Logf("postgres started at %s on %s (initdb %s, ready %s after start; data %s)",
+		p.Started.Format(time.RFC3339Nano), p.Addr(), initTook.Round(time.Millisecond), time.Since(p.Started).Round(time.Millisecond), data)
 	return p
 }
 
