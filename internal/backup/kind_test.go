@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -155,5 +157,35 @@ func TestUnreachableServerIsIncomplete(t *testing.T) {
 	}
 	if len(rep.Databases) != 3 {
 		t.Errorf("the reachable server's databases, and not a leftover scratch copy, were dumped: %+v", rep.Databases)
+	}
+}
+
+func TestPruneRemovesStaleTempsOnly(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	dir := Dir(root, "s", "a")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	old, fresh, other := filepath.Join(dir, ".20260101T000000.000Z.fake.tmp-123"), filepath.Join(dir, ".20260301T000000.000Z.fake.tmp-456"), filepath.Join(dir, ".notes.tmp-1")
+	for _, p := range []string{old, fresh, other} {
+		os.WriteFile(p, []byte("partial"), 0o600)
+	}
+	twoDaysAgo := time.Now().Add(-48 * time.Hour)
+	os.Chtimes(old, twoDaysAgo, twoDaysAgo)
+	os.Chtimes(other, twoDaysAgo, twoDaysAgo)
+	fd := &fakeDriver{dbs: []string{"a"}, dump: func(db string, w io.Writer) (map[string]int64, error) {
+		_, err := io.WriteString(w, db)
+		return map[string]int64{}, err
+	}}
+	spec := Spec{Root: root, Servers: []ServerSpec{{Name: "s", Type: TypePostgres, Host: "h", User: "u"}}}
+	rep := Run(t.Context(), Options{Spec: spec, Prune: true, NewDriver: func(ServerSpec) (Driver, error) { return fd, nil }})
+	if rep.Status != job.StatusOK {
+		t.Fatalf("run: %+v", rep)
+	}
+	for p, want := range map[string]bool{old: false, fresh: true, other: true} {
+		if _, err := os.Stat(p); (err == nil) != want {
+			t.Errorf("%s: exists=%v, want %v", filepath.Base(p), err == nil, want)
+		}
 	}
 }

@@ -205,3 +205,39 @@ func removeDump(path string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// staleTempAge is how old a dump's temp file must be before a run removes
+// it: no dump runs for a day, so it was left by a run that was killed.
+const staleTempAge = 24 * time.Hour
+
+// removeStaleTemps deletes temp files of dumps (".<stamp>.<ext>.tmp-*",
+// the names writeDump and writeAtomic create) older than staleTempAge in
+// dir, and returns what it removed.
+func removeStaleTemps(dir string, now time.Time) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, ".") || !strings.Contains(n, ".tmp-") || !e.Type().IsRegular() {
+			continue
+		}
+		if _, err := time.Parse(TimeFormat, strings.TrimPrefix(n, ".")[:min(len(TimeFormat), len(n)-1)]); err != nil {
+			continue // not named like ours
+		}
+		fi, err := e.Info()
+		if err != nil || now.Sub(fi.ModTime()) < staleTempAge {
+			continue
+		}
+		p := filepath.Join(dir, n)
+		if err := os.Remove(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, p)
+	}
+	return removed, errors.Join(errs...)
+}

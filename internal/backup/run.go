@@ -61,10 +61,12 @@ type DBReport struct {
 	Tables   int     `json:"tables,omitempty"`
 	Error    string  `json:"error,omitempty"`
 	// Finished is when the dump was complete and checked (zero on failure).
-	Finished   time.Time `json:"finished,omitzero"`
-	Plan       *Plan     `json:"plan,omitempty"`
-	Pruned     []string  `json:"pruned,omitempty"`
-	PruneError string    `json:"prune_error,omitempty"`
+	Finished time.Time `json:"finished,omitzero"`
+	Plan     *Plan     `json:"plan,omitempty"`
+	// Pruned is what was deleted: the plan's dumps and temp files of dumps
+	// older than a day (left by a run that was killed).
+	Pruned     []string `json:"pruned,omitempty"`
+	PruneError string   `json:"prune_error,omitempty"`
 }
 
 // RunReport is what one backup run did.
@@ -178,7 +180,12 @@ func dumpOne(ctx context.Context, o Options, t task, stamp time.Time) DBReport {
 	if !o.Prune {
 		return r
 	}
+	stale, err := removeStaleTemps(filepath.Dir(path), time.Now())
+	r.Pruned = append(r.Pruned, stale...)
 	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for _, d := range plan.Delete {
 		if d.Path == path {
 			continue // never: the newest is always kept; belt and braces
