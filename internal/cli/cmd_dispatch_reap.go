@@ -27,10 +27,15 @@ func newDispatchReapCommand(app *App) *cobra.Command {
 		Use:   "reap [JOB] [--config FILE] [--stale-after 30m] [--json]",
 		Short: "Block the agent's in-progress issues that show no progress, with a note",
 		Long: `One pass of a dispatch-reap job (JOB, or the only one): unless the kill switch
-is on, every in-progress queue issue held by the agent and not updated for
-longer than stale_after (default 30m) is re-read, and if it is still the
-same, set to blocked with the comment "reaper: no progress for Nm —
-blocking". An issue closed, reassigned or updated meanwhile is left alone.`,
+is on, every in-progress queue issue held by the agent whose last sign of
+life is older than stale_after (default 30m) is re-read, and if it is still
+the same, set to blocked with the comment "reaper: no progress for Nm —
+blocking". An issue closed, reassigned or updated meanwhile is left alone.
+
+The last sign of life is what the agent service (the spec's agent.url, if
+given) reports in /health as its running job's last_activity, and the
+issue's updated_at when it reports nothing for that issue or cannot be
+asked.`,
 		Example: `  labops dispatch reap --config /etc/labops/labops.yaml
   labops dispatch reap --stale-after 1h --json`,
 		Args: cobra.MaximumNArgs(1),

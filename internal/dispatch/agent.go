@@ -34,6 +34,17 @@ type Health struct {
 	// slots; zero SlotsTotal means "one slot, busy or not".
 	SlotsInUse int `json:"slots_in_use,omitempty"`
 	SlotsTotal int `json:"slots_total,omitempty"`
+	// Jobs are the running jobs, when the service reports them (nil: not
+	// reported, so the reaper judges by the tracker's updated_at alone).
+	Jobs []AgentJob `json:"jobs,omitempty"`
+}
+
+// AgentJob is one running job as /health reports it.
+type AgentJob struct {
+	JobID   string `json:"job_id"`
+	IssueID string `json:"issue_id"`
+	// LastActivity is the job's last sign of life; zero when not reported.
+	LastActivity time.Time `json:"last_activity"`
 }
 
 // Free is how many tasks the service can take now.

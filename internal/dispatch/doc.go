@@ -22,7 +22,8 @@
 //
 // The audit trail is written as comments (`bd comments add`), never notes:
 // concurrent notes were seen to be lost. Comments do not change
-// updated_at, so the reaper judges staleness by updated_at and re-reads
-// each issue right before blocking it, leaving alone any issue that was
-// closed, changed or updated meanwhile.
+// updated_at, so the reaper judges staleness by the agent service's
+// report of its running job's last activity when /health gives one, and by
+// updated_at otherwise. It re-reads each issue right before blocking it,
+// leaving alone any issue that was closed, changed or updated meanwhile.
 package dispatch

@@ -13,7 +13,12 @@ import (
 // Reaper blocks the agent's in-progress issues that show no sign of life.
 type Reaper struct {
 	Tracker Tracker
-	Kill    KillSwitch
+	// Agent, when set, is asked for its running jobs: a job's reported
+	// last activity is the issue's sign of life, updated_at otherwise.
+	Agent interface {
+		Health(ctx context.Context) (Health, error)
+	}
+	Kill KillSwitch
 	// StaleAfter is how long an issue may go without an update.
 	StaleAfter time.Duration
 	// ActorPrefix: only issues whose assignee starts with "<prefix>:" are
@@ -69,7 +74,14 @@ func (r *Reaper) Run(ctx context.Context) *ReapReport {
 		return rep
 	}
 	cutoff := rep.Started.Add(-r.StaleAfter)
-	cands, err := r.Tracker.InProgressBefore(ctx, cutoff)
+	activity := r.agentActivity(ctx, log)
+	// With the agent's report, an issue updated recently (the dispatcher's
+	// own writes bump updated_at) can still be stale: list them all.
+	listBefore := cutoff
+	if activity != nil {
+		listBefore = rep.Started.Add(time.Second)
+	}
+	cands, err := r.Tracker.InProgressBefore(ctx, listBefore)
 	if err != nil {
 		rep.Error = err.Error()
 		return rep
@@ -82,17 +94,24 @@ func (r *Reaper) Run(ctx context.Context) *ReapReport {
 		if !strings.HasPrefix(c.Assignee, prefix+":") {
 			continue
 		}
+		lastSign := c.UpdatedAt
+		if t, ok := activity[c.ID]; ok {
+			lastSign = t
+		}
+		if !lastSign.Before(cutoff) {
+			continue
+		}
 		cur, err := r.Tracker.Show(ctx, c.ID)
 		if err != nil {
 			rep.Failed = append(rep.Failed, job.Finding{Kind: "reap-failed", Subject: c.ID, Message: err.Error()})
 			continue
 		}
-		if why := changed(c, cur, cutoff); why != "" {
+		if why := changed(c, cur); why != "" {
 			rep.Skipped = append(rep.Skipped, job.Finding{Kind: "reap-skipped", Subject: c.ID, Message: why})
 			log.Info("reaper: left alone", "issue", c.ID, "reason", why)
 			continue
 		}
-		mins := int(now().Sub(cur.UpdatedAt) / time.Minute)
+		mins := int(now().Sub(lastSign) / time.Minute)
 		if err := r.Tracker.Block(ctx, c.ID); err != nil {
 			rep.Failed = append(rep.Failed, job.Finding{Kind: "reap-failed", Subject: c.ID, Message: err.Error()})
 			continue
@@ -107,17 +126,41 @@ func (r *Reaper) Run(ctx context.Context) *ReapReport {
 }
 
 // changed says why cur (re-read now) must not be reaped although listed
-// was, or "" when it is still the same stale issue.
-func changed(listed, cur Issue, cutoff time.Time) string {
+// was, or "" when it is still the same issue, untouched since the listing.
+func changed(listed, cur Issue) string {
 	switch {
 	case cur.Status != StatusInProgress:
 		return "status is now " + cur.Status
 	case cur.Assignee != listed.Assignee:
 		return "assignee is now " + cur.Assignee
-	case !cur.UpdatedAt.Equal(listed.UpdatedAt) || !cur.UpdatedAt.Before(cutoff):
+	case !cur.UpdatedAt.Equal(listed.UpdatedAt):
 		return "updated meanwhile"
 	}
 	return ""
+}
+
+// agentActivity is each running job's last activity by issue, or nil when
+// there is no agent, it cannot be asked, or it does not report jobs: then
+// updated_at alone decides, as without an agent.
+func (r *Reaper) agentActivity(ctx context.Context, log *slog.Logger) map[string]time.Time {
+	if r.Agent == nil {
+		return nil
+	}
+	h, err := r.Agent.Health(ctx)
+	if err != nil {
+		log.Warn("reaper: agent service not answering; judging by updated_at alone", "err", err)
+		return nil
+	}
+	if h.Jobs == nil {
+		return nil
+	}
+	m := map[string]time.Time{}
+	for _, j := range h.Jobs {
+		if j.IssueID != "" && !j.LastActivity.IsZero() {
+			m[j.IssueID] = j.LastActivity
+		}
+	}
+	return m
 }
 
 // Result is the pass as a job result.

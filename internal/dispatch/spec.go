@@ -19,7 +19,8 @@ type Spec struct {
 	Label string `yaml:"label" json:"label,omitempty"`
 	// Actor prefixes every claim's actor and signs the comments (default "agent").
 	Actor string `yaml:"actor" json:"actor,omitempty"`
-	// Agent is the agent service (dispatch only).
+	// Agent is the agent service: required by dispatch; optional for
+	// dispatch-reap, which then asks it for its running jobs' last activity.
 	Agent AgentSpec `yaml:"agent" json:"agent"`
 	// Prompt is a text/template over the issue (.ID, .Title, .Description,
 	// .AcceptanceCriteria); empty means DefaultPrompt.
@@ -69,13 +70,15 @@ func (s Spec) Validate(needAgent bool) error {
 	if d, err := time.ParseDuration(s.StaleAfter); err != nil || d <= 0 {
 		ps.Add("stale_after", "%q is not a positive duration (e.g. 30m)", s.StaleAfter)
 	}
-	if needAgent {
+	if needAgent || s.Agent.URL != "" {
 		if u, err := url.Parse(s.Agent.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			ps.Add("agent.url", "required: the agent service's http(s) URL")
 		}
 		if d, err := time.ParseDuration(s.Agent.Timeout); err != nil || d <= 0 {
 			ps.Add("agent.timeout", "%q is not a positive duration (e.g. 30s)", s.Agent.Timeout)
 		}
+	}
+	if needAgent {
 		if _, err := ParsePrompt(s.Prompt); err != nil {
 			ps.Add("prompt", "%v", err)
 		}
@@ -102,10 +105,9 @@ func (s Spec) Dispatcher() (*Dispatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	timeout, _ := time.ParseDuration(s.Agent.Timeout)
 	return &Dispatcher{
 		Tracker:     s.Tracker(),
-		Agent:       &Agent{URL: trimSlash(s.Agent.URL), TokenFile: s.Agent.TokenFile, Client: &http.Client{Timeout: timeout}},
+		Agent:       s.agent(),
 		Prompt:      p,
 		Kill:        s.KillSwitch(),
 		ActorPrefix: s.Actor,
@@ -119,7 +121,17 @@ func (s Spec) Reaper() (*Reaper, error) {
 	}
 	s.defaults()
 	stale, _ := time.ParseDuration(s.StaleAfter)
-	return &Reaper{Tracker: s.Tracker(), Kill: s.KillSwitch(), StaleAfter: stale, ActorPrefix: s.Actor}, nil
+	r := &Reaper{Tracker: s.Tracker(), Kill: s.KillSwitch(), StaleAfter: stale, ActorPrefix: s.Actor}
+	if s.Agent.URL != "" {
+		r.Agent = s.agent()
+	}
+	return r, nil
+}
+
+// agent is the spec's agent-service client (defaults applied).
+func (s Spec) agent() *Agent {
+	timeout, _ := time.ParseDuration(s.Agent.Timeout)
+	return &Agent{URL: trimSlash(s.Agent.URL), TokenFile: s.Agent.TokenFile, Client: &http.Client{Timeout: timeout}}
 }
 
 func trimSlash(s string) string {

@@ -39,13 +39,17 @@ type FakeAgent struct {
 	executed  []AgentExecute
 	byKey     map[string]string
 	nextJobID int
+	// activity, when not nil, is reported in /health as the running jobs'
+	// last activity by issue.
+	activity map[string]time.Time
+	jobOf    map[string]string
 }
 
 // StartFakeAgent starts the fake on loopback; slots 0 means a one-slot
 // service that reports only busy/free.
 func StartFakeAgent(t testing.TB, slots int) *FakeAgent {
 	t.Helper()
-	a := &FakeAgent{slots: slots, byKey: map[string]string{}}
+	a := &FakeAgent{slots: slots, byKey: map[string]string{}, jobOf: map[string]string{}}
 	srv := httptest.NewServer(http.HandlerFunc(a.serve))
 	t.Cleanup(srv.Close)
 	a.URL = srv.URL
@@ -63,6 +67,17 @@ func (a *FakeAgent) SetDelay(d time.Duration) { a.mu.Lock(); a.delay = d; a.mu.U
 
 // RequireToken makes every request need "Bearer tok".
 func (a *FakeAgent) RequireToken(tok string) { a.mu.Lock(); a.token = tok; a.mu.Unlock() }
+
+// SetActivity makes /health report jobs, with issue's job last active at t
+// (the service reporting its running jobs, as some do).
+func (a *FakeAgent) SetActivity(issue string, t time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.activity == nil {
+		a.activity = map[string]time.Time{}
+	}
+	a.activity[issue] = t
+}
 
 // Executed returns the accepted /execute requests, in order.
 func (a *FakeAgent) Executed() []AgentExecute {
@@ -100,6 +115,13 @@ func (a *FakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 				h["slots_in_use"] = a.slots
 			}
 		}
+		if a.activity != nil {
+			jobs := []map[string]any{}
+			for issue, t := range a.activity {
+				jobs = append(jobs, map[string]any{"job_id": a.jobOf[issue], "issue_id": issue, "last_activity": t.UTC().Format(time.RFC3339Nano)})
+			}
+			h["jobs"] = jobs
+		}
 		a.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(h)
@@ -136,6 +158,7 @@ func (a *FakeAgent) serve(w http.ResponseWriter, r *http.Request) {
 		a.nextJobID++
 		id := fmt.Sprintf("job-%d", a.nextJobID)
 		a.byKey[req.IdempotencyKey] = id
+		a.jobOf[req.IssueID] = id
 		a.executed = append(a.executed, req)
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"job_id":%q}`, id)
