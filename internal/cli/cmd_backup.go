@@ -49,8 +49,8 @@ func (app *App) backupSpec(cmd *cobra.Command, configPath string, args []string)
 	var spec backup.Spec
 	kind := "backup"
 	if len(args) == 0 {
-		if _, err := app.dnsJob(cmd, configPath, kind, nil); err != nil {
-			if j, err2 := app.dnsJob(cmd, configPath, "backup-verify", nil); err2 == nil {
+		if _, err := app.jobOfKind(cmd, configPath, kind, nil); err != nil {
+			if j, err2 := app.jobOfKind(cmd, configPath, "backup-verify", nil); err2 == nil {
 				return decodeBackup(cmd, j)
 			}
 			return nil, spec, err
@@ -60,7 +60,7 @@ func (app *App) backupSpec(cmd *cobra.Command, configPath string, args []string)
 			kind = "backup-verify"
 		}
 	}
-	j, err := app.dnsJob(cmd, configPath, kind, args)
+	j, err := app.jobOfKind(cmd, configPath, kind, args)
 	if err != nil {
 		return nil, spec, err
 	}
@@ -70,10 +70,10 @@ func (app *App) backupSpec(cmd *cobra.Command, configPath string, args []string)
 func decodeBackup(cmd *cobra.Command, j *config.Job) (*config.Job, backup.Spec, error) {
 	var spec backup.Spec
 	if err := config.DecodeSpec(&j.Spec, &spec); err != nil {
-		return nil, spec, dnsSpecError(cmd, j, err)
+		return nil, spec, specError(cmd, j, err)
 	}
 	if err := spec.Validate(); err != nil {
-		return nil, spec, dnsSpecError(cmd, j, err)
+		return nil, spec, specError(cmd, j, err)
 	}
 	return j, spec, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -107,4 +108,46 @@ func indent(s string) string {
 		}
 	}
 	return out
+}
+
+// jobOfKind finds the job of kind in the config file: the named one, or the
+// only one of that kind.
+func (app *App) jobOfKind(cmd *cobra.Command, configPath, kind string, args []string) (*config.Job, error) {
+	f, path, err := app.loadConfig(cmd, configPath, true)
+	if err != nil {
+		return nil, err
+	}
+	var ofKind []string
+	for _, j := range f.Jobs {
+		if j.Kind == kind {
+			ofKind = append(ofKind, j.Name)
+		}
+	}
+	if len(args) == 1 {
+		j, ok := f.Find(args[0])
+		switch {
+		case !ok:
+			return nil, usageErrorf(cmd, "%s: no job named %q (%s jobs: %s)", path, args[0], kind, listOrNone(ofKind))
+		case j.Kind != kind:
+			return nil, usageErrorf(cmd, "%s: job %q is of kind %s, not %s", path, args[0], j.Kind, kind)
+		}
+		return j, nil
+	}
+	if len(ofKind) != 1 {
+		return nil, usageErrorf(cmd, "%s: name the %s job to run (%s jobs: %s)", path, kind, kind, listOrNone(ofKind))
+	}
+	j, _ := f.Find(ofKind[0])
+	return j, nil
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// specError turns a spec problem into a usage error naming the job.
+func specError(cmd *cobra.Command, j *config.Job, err error) error {
+	return usageErrorf(cmd, "%v", config.Prefixed(fmt.Sprintf("job %s: spec", j.Name), err))
 }

@@ -27,13 +27,13 @@ is on: "suspended: true" in the job's spec, or its kill_file existing.`,
 // dispatchSpec reads the spec of the dispatch-kind job named by args (or
 // the only one of kind).
 func (app *App) dispatchSpec(cmd *cobra.Command, configPath, kind string, args []string) (string, dispatch.Spec, error) {
-	j, err := app.dnsJob(cmd, configPath, kind, args)
+	j, err := app.jobOfKind(cmd, configPath, kind, args)
 	if err != nil {
 		return "", dispatch.Spec{}, err
 	}
 	var spec dispatch.Spec
 	if err := config.DecodeSpec(&j.Spec, &spec); err != nil {
-		return "", dispatch.Spec{}, dnsSpecError(cmd, j, err)
+		return "", dispatch.Spec{}, specError(cmd, j, err)
 	}
 	return j.Name, spec, nil
 }

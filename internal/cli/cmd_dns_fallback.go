@@ -42,12 +42,12 @@ the config file (JOB, or the only one) when --name is not given.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec := o.spec
 			if spec.Name == "" {
-				j, err := app.dnsJob(cmd, o.configPath, "dns-fallback", args)
+				j, err := app.jobOfKind(cmd, o.configPath, "dns-fallback", args)
 				if err != nil {
 					return err
 				}
 				if err := config.DecodeSpec(&j.Spec, &spec); err != nil {
-					return dnsSpecError(cmd, j, err)
+					return specError(cmd, j, err)
 				}
 			} else if len(args) > 0 {
 				return usageErrorf(cmd, "give JOB or --name with resolvers, not both")

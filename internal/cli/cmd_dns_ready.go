@@ -53,13 +53,13 @@ func (o *dnsReadyOptions) run(cmd *cobra.Command, app *App, args []string) error
 	if cmd.Flags().Changed("override") && strings.TrimSpace(o.override) == "" {
 		return usageErrorf(cmd, "--override needs a reason")
 	}
-	j, err := app.dnsJob(cmd, o.configPath, "dns-ready", args)
+	j, err := app.jobOfKind(cmd, o.configPath, "dns-ready", args)
 	if err != nil {
 		return err
 	}
 	var spec dnssync.ReadySpec
 	if err := config.DecodeSpec(&j.Spec, &spec); err != nil {
-		return dnsSpecError(cmd, j, err)
+		return specError(cmd, j, err)
 	}
 	ro, err := spec.Options(strings.TrimSpace(o.override))
 	if err != nil {

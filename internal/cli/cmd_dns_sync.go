@@ -60,13 +60,13 @@ with nothing changed; one that rejects a change exits 1.`,
 }
 
 func (o *dnsSyncOptions) run(cmd *cobra.Command, app *App, args []string) error {
-	j, err := app.dnsJob(cmd, o.configPath, "dns-sync", args)
+	j, err := app.jobOfKind(cmd, o.configPath, "dns-sync", args)
 	if err != nil {
 		return err
 	}
 	var spec dnssync.SyncSpec
 	if err := config.DecodeSpec(&j.Spec, &spec); err != nil {
-		return dnsSpecError(cmd, j, err)
+		return specError(cmd, j, err)
 	}
 	so, err := spec.Options(o.apply, o.force)
 	if err != nil {

@@ -34,13 +34,13 @@ Key secrets come only from files (tsig.secret_file).`,
 		Example: `  labops dns tsigcheck --config /etc/labops/labops.yaml`,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			j, err := app.dnsJob(cmd, o.configPath, "dns-tsigcheck", args)
+			j, err := app.jobOfKind(cmd, o.configPath, "dns-tsigcheck", args)
 			if err != nil {
 				return err
 			}
 			var spec dnssync.TSIGCheckSpec
 			if err := config.DecodeSpec(&j.Spec, &spec); err != nil {
-				return dnsSpecError(cmd, j, err)
+				return specError(cmd, j, err)
 			}
 			targets, timeout, err := spec.Targets()
 			if err != nil {
