@@ -16,7 +16,10 @@
 //	internal/labtest   starts real servers (registry:2, Gitea, mail, DNS, ...) for tests
 //	internal/oci       registries: check, scan, gc-preflight, retain, mirror, archive
 //	internal/mail      mail: roundtrip probe, PROXY-path check, HAProxy lint
-//	internal/dnssync   DNS: providers, sync, readiness gate, resolver fallback
+//	internal/dnssync   DNS: providers, sync, readiness gate, TSIG check, resolver fallback
+//	internal/backup    per-database dumps, GFS retention, restore verification
+//	internal/dispatch  tracker issues to a coding agent, and the reaper
+//	deploy/            Prometheus alert rules with promtool tests
 //	bench/             labops against the tools a user would otherwise script
 //	scripts/           test-deps (installs test servers) and test (the suite)
 package labops
