@@ -16,7 +16,8 @@ func newDispatchCommand(app *App) *cobra.Command {
 		Use:   "dispatch",
 		Short: "Hand tracker issues to coding agents, and reap the ones that get stuck",
 		Long: `Hand beads issues queued for the agent (open, unblocked, unassigned, with the
-queue label) to the agent service, one per free slot, and block the agent's
+queue label; or, with "queue: assignee", open and assigned to the actor) to
+the agent service, one per free slot, and block the agent's
 in-progress issues that show no progress. Both stop while the kill switch
 is on: "suspended: true" in the job's spec, or its kill_file existing.`,
 	}

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -16,8 +17,11 @@ type Beads struct {
 	Bin string
 	// Dir is the workspace: the directory holding .beads.
 	Dir string
-	// Label marks the queue.
+	// Label marks the queue (queue "label").
 	Label string
+	// Queue is QueueLabel (default) or QueueAssignee: then the queue is
+	// the open issues assigned to Actor.
+	Queue string
 	// Actor is who the comments are from.
 	Actor string
 	// Env is added to bd's environment (tests).
@@ -65,7 +69,11 @@ func (b *Beads) run(ctx context.Context, actor string, args ...string) ([]byte, 
 
 // Ready lists open, unblocked, unassigned issues with the queue label.
 func (b *Beads) Ready(ctx context.Context) ([]Issue, error) {
-	out, err := b.run(ctx, "", "ready", "--label", b.Label, "--unassigned", "--json")
+	args := []string{"ready", "--label", b.Label, "--unassigned", "--json"}
+	if b.Queue == QueueAssignee {
+		args = []string{"ready", "--assignee", b.Actor, "--json"}
+	}
+	out, err := b.run(ctx, "", args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing ready issues: %w", err)
 	}
@@ -123,10 +131,42 @@ func (b *Beads) Comment(ctx context.Context, id, text string) error {
 // InProgressBefore lists in-progress queue issues last updated before t,
 // with an absolute time (bd query durations read "30m" as 30 months).
 func (b *Beads) InProgressBefore(ctx context.Context, t time.Time) ([]Issue, error) {
-	out, err := b.run(ctx, "", "list", "--status", StatusInProgress, "--label", b.Label,
+	sel := []string{"--label", b.Label}
+	if b.Queue == QueueAssignee {
+		sel = []string{"--assignee", b.Actor}
+	}
+	args := append(append([]string{"list", "--status", StatusInProgress}, sel...),
 		"--updated-before", t.UTC().Format(time.RFC3339), "--json")
+	out, err := b.run(ctx, "", args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing in-progress issues: %w", err)
 	}
 	return parseIssues(out)
+}
+
+var _ Elector = (*Beads)(nil)
+
+// Comments lists an issue's comments (`bd comments <id> --json`).
+func (b *Beads) Comments(ctx context.Context, id string) ([]Comment, error) {
+	out, err := b.run(ctx, "", "comments", id, "--json")
+	if err != nil {
+		return nil, fmt.Errorf("listing comments of issue %s: %w", id, err)
+	}
+	out = bytes.TrimSpace(out)
+	if len(out) == 0 || string(out) == "null" {
+		return nil, nil
+	}
+	var cs []Comment
+	if err := json.Unmarshal(out, &cs); err != nil {
+		return nil, fmt.Errorf("reading bd comments reply for %s: %w: %q", id, err, snippet(out))
+	}
+	return cs, nil
+}
+
+// SetStatus sets an issue's status, leaving its assignee alone.
+func (b *Beads) SetStatus(ctx context.Context, id, status string) error {
+	if _, err := b.run(ctx, b.Actor, "update", id, "--status", status, "--json"); err != nil {
+		return fmt.Errorf("setting issue %s to %s: %w", id, status, err)
+	}
+	return nil
 }

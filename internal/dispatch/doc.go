@@ -20,6 +20,19 @@
 // tracker by design; a second one running at the same moment is harmless,
 // it only loses claims (counted as claim conflicts).
 //
+// With queue "assignee" (election.go) the queue is instead the open,
+// unblocked issues assigned to the actor itself (`bd ready --assignee`).
+// bd's claim cannot tell two dispatchers apart there (same actor), so a
+// claim is an election on the issue's append-only comments: the pass
+// comments "claim: <pass-id>", re-reads the comments and wins when its
+// claim is the first claim after the latest "release:" / "dispatched:"
+// marker in (created_at, comment id) order and the issue is still open
+// and assigned to the actor; the winner sets in_progress (keeping the
+// assignee), a loser does nothing, and a failed post comments
+// "release: <pass-id> — <why>" and sets the issue back to open. The
+// idempotency key names the round (the latest marker), so two passes that
+// both believed they won one round send the agent the same key.
+//
 // The audit trail is written as comments (`bd comments add`), never notes:
 // concurrent notes were seen to be lost. Comments do not change
 // updated_at, so the reaper judges staleness by the agent service's

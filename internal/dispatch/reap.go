@@ -24,8 +24,11 @@ type Reaper struct {
 	// ActorPrefix: only issues whose assignee starts with "<prefix>:" are
 	// the agent's.
 	ActorPrefix string
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Queue is QueueLabel (default) or QueueAssignee: then the agent's
+	// issues are those assigned to ActorPrefix itself.
+	Queue  string
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Reaped is one blocked issue.
@@ -91,7 +94,11 @@ func (r *Reaper) Run(ctx context.Context) *ReapReport {
 			rep.Error = ctx.Err().Error()
 			return rep
 		}
-		if !strings.HasPrefix(c.Assignee, prefix+":") {
+		if r.Queue == QueueAssignee {
+			if c.Assignee != prefix {
+				continue
+			}
+		} else if !strings.HasPrefix(c.Assignee, prefix+":") {
 			continue
 		}
 		lastSign := c.UpdatedAt

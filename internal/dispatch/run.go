@@ -32,6 +32,10 @@ type Dispatcher struct {
 	Now         func() time.Time
 	// PassID names this pass in its actors; empty means a random one.
 	PassID string
+	// Queue is QueueLabel (default) or QueueAssignee: then the queue is
+	// the open issues assigned to ActorPrefix itself, and a claim is an
+	// election on the issue's comments (Tracker must be an Elector).
+	Queue string
 }
 
 // Dispatched is one issue handed to the agent.
@@ -100,10 +104,38 @@ func (d *Dispatcher) Run(ctx context.Context) *RunReport {
 	if prefix == "" {
 		prefix = "agent"
 	}
+	var el Elector
+	if d.Queue == QueueAssignee {
+		var ok bool
+		if el, ok = d.Tracker.(Elector); !ok {
+			rep.Error = "the assignee queue needs a tracker that lists comments"
+			return rep
+		}
+	}
 	slot := 0
 	for _, is := range queue {
 		if slot >= rep.FreeSlots || ctx.Err() != nil {
 			break
+		}
+		if el != nil {
+			won, key, err := d.elect(ctx, el, is.ID, prefix, pass)
+			if err != nil {
+				rep.Error = err.Error()
+				return rep
+			}
+			if !won {
+				rep.ClaimConflicts++
+				log.Info("election lost", "issue", is.ID, "pass", pass)
+				continue
+			}
+			slot++
+			d.post(ctx, log, rep, is, prefix, key, func(uctx context.Context, why string) error {
+				if err := d.Tracker.Comment(uctx, is.ID, releasePrefix+pass+" — "+why); err != nil {
+					return err
+				}
+				return el.SetStatus(uctx, is.ID, StatusOpen)
+			})
+			continue
 		}
 		actor := fmt.Sprintf("%s:%s-slot-%d", prefix, pass, slot+1)
 		won, err := d.claim(ctx, is.ID, actor)
@@ -117,7 +149,7 @@ func (d *Dispatcher) Run(ctx context.Context) *RunReport {
 			continue
 		}
 		slot++
-		d.post(ctx, log, rep, is, actor)
+		d.post(ctx, log, rep, is, actor, is.ID+"/"+actor, nil)
 	}
 	rep.Waiting -= len(rep.Dispatched)
 	return rep
@@ -139,8 +171,43 @@ func (d *Dispatcher) claim(ctx context.Context, id, actor string) (bool, error) 
 	return got.Assignee == actor && got.Status == StatusInProgress, nil
 }
 
-// post sends a won issue to the agent; on failure it undoes the claim.
-func (d *Dispatcher) post(ctx context.Context, log *slog.Logger, rep *RunReport, is Issue, actor string) {
+// elect claims id for pass on the assignee queue: it comments
+// "claim: <pass>", re-reads the comments and wins when Elect says so and
+// the issue, read after its own claim, is still open and assigned to
+// actor (a claim that lands after the round's winner already took the
+// issue sees it in progress). The winner sets the status in progress,
+// keeping the assignee. key is the idempotency key of the round.
+func (d *Dispatcher) elect(ctx context.Context, el Elector, id, actor, pass string) (won bool, key string, err error) {
+	if err := d.Tracker.Comment(ctx, id, claimPrefix+pass); err != nil {
+		return false, "", err
+	}
+	cs, err := el.Comments(ctx, id)
+	if err != nil {
+		return false, "", err
+	}
+	won, epoch, found := Elect(cs, pass)
+	if !found {
+		return false, "", fmt.Errorf("issue %s: the claim comment of pass %s is not among its comments", id, pass)
+	}
+	if !won {
+		return false, "", nil
+	}
+	cur, err := d.Tracker.Show(ctx, id)
+	if err != nil {
+		return false, "", err
+	}
+	if cur.Status != StatusOpen || cur.Assignee != actor {
+		return false, "", nil
+	}
+	if err := el.SetStatus(ctx, id, StatusInProgress); err != nil {
+		return false, "", err
+	}
+	return true, id + "/" + epoch, nil
+}
+
+// post sends a won issue to the agent under the idempotency key; on
+// failure it undoes the claim with undo (nil: Release, then a comment).
+func (d *Dispatcher) post(ctx context.Context, log *slog.Logger, rep *RunReport, is Issue, actor, key string, undo func(ctx context.Context, why string) error) {
 	full, err := d.Tracker.Show(ctx, is.ID)
 	if err == nil {
 		is = full
@@ -148,7 +215,7 @@ func (d *Dispatcher) post(ctx context.Context, log *slog.Logger, rep *RunReport,
 	prompt, err := d.Prompt.Render(is)
 	var jobID string
 	if err == nil {
-		jobID, err = d.Agent.Execute(ctx, ExecuteRequest{IssueID: is.ID, Title: is.Title, Prompt: prompt, IdempotencyKey: is.ID + "/" + actor})
+		jobID, err = d.Agent.Execute(ctx, ExecuteRequest{IssueID: is.ID, Title: is.Title, Prompt: prompt, IdempotencyKey: key})
 	}
 	if err != nil {
 		log.Warn("dispatch failed: returning the issue to open", "issue", is.ID, "err", err)
@@ -157,6 +224,12 @@ func (d *Dispatcher) post(ctx context.Context, log *slog.Logger, rep *RunReport,
 		// leave a claimed issue that no agent works on.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
+		if undo != nil {
+			if rerr := undo(uctx, err.Error()); rerr != nil {
+				rep.Failed = append(rep.Failed, job.Finding{Kind: "release-failed", Subject: is.ID, Message: rerr.Error()})
+			}
+			return
+		}
 		if rerr := d.Tracker.Release(uctx, is.ID); rerr != nil {
 			rep.Failed = append(rep.Failed, job.Finding{Kind: "release-failed", Subject: is.ID, Message: rerr.Error()})
 			return

@@ -15,6 +15,11 @@ type Spec struct {
 	Bd string `yaml:"bd" json:"bd,omitempty"`
 	// Workspace is the directory holding the .beads workspace.
 	Workspace string `yaml:"workspace" json:"workspace"`
+	// Queue is how issues are queued for the agent: "label" (default:
+	// open, unassigned issues carrying Label, claimed by bd's own claim) or
+	// "assignee" (open issues assigned to Actor, claimed by an election on
+	// the issue's comments; see election.go).
+	Queue string `yaml:"queue" json:"queue,omitempty"`
 	// Label marks the queue (default "agent").
 	Label string `yaml:"label" json:"label,omitempty"`
 	// Actor prefixes every claim's actor and signs the comments (default "agent").
@@ -45,6 +50,9 @@ func (s *Spec) defaults() {
 	if s.Bd == "" {
 		s.Bd = "bd"
 	}
+	if s.Queue == "" {
+		s.Queue = QueueLabel
+	}
 	if s.Label == "" {
 		s.Label = "agent"
 	}
@@ -64,6 +72,9 @@ func (s *Spec) defaults() {
 func (s Spec) Validate(needAgent bool) error {
 	s.defaults()
 	var ps config.Problems
+	if s.Queue != QueueLabel && s.Queue != QueueAssignee {
+		ps.Add("queue", "%q is not a queue: want %q or %q", s.Queue, QueueLabel, QueueAssignee)
+	}
 	if s.Workspace == "" {
 		ps.Add("workspace", "required: the directory holding the .beads workspace")
 	}
@@ -89,7 +100,7 @@ func (s Spec) Validate(needAgent bool) error {
 // Tracker is the beads tracker the spec names.
 func (s Spec) Tracker() *Beads {
 	s.defaults()
-	return &Beads{Bin: s.Bd, Dir: s.Workspace, Label: s.Label, Actor: s.Actor}
+	return &Beads{Bin: s.Bd, Dir: s.Workspace, Label: s.Label, Actor: s.Actor, Queue: s.Queue}
 }
 
 // KillSwitch is the spec's kill switch.
@@ -111,6 +122,7 @@ func (s Spec) Dispatcher() (*Dispatcher, error) {
 		Prompt:      p,
 		Kill:        s.KillSwitch(),
 		ActorPrefix: s.Actor,
+		Queue:       s.Queue,
 	}, nil
 }
 
@@ -121,7 +133,7 @@ func (s Spec) Reaper() (*Reaper, error) {
 	}
 	s.defaults()
 	stale, _ := time.ParseDuration(s.StaleAfter)
-	r := &Reaper{Tracker: s.Tracker(), Kill: s.KillSwitch(), StaleAfter: stale, ActorPrefix: s.Actor}
+	r := &Reaper{Tracker: s.Tracker(), Kill: s.KillSwitch(), StaleAfter: stale, ActorPrefix: s.Actor, Queue: s.Queue}
 	if s.Agent.URL != "" {
 		r.Agent = s.agent()
 	}
