@@ -67,17 +67,9 @@ func (s ReadySpec) Options(override string) (ReadyOptions, error) {
 
 // ReadyKind is the dns-ready job kind: a scheduled `dns ready`.
 func ReadyKind() job.Kind {
-	return job.Kind{
-		Name:    "dns-ready",
-		Summary: "prove every DNS server answers and holds the same zones, serials and records",
-		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
-			var spec ReadySpec
-			if err := decode(&spec); err != nil {
-				return nil, err
-			}
-			return NewReadyJob(spec, deps)
-		},
-	}
+	return job.NewKind("dns-ready",
+		"prove every DNS server answers and holds the same zones, serials and records",
+		NewReadyJob)
 }
 
 // ReadyJob is a configured dns-ready job.

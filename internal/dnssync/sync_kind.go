@@ -112,17 +112,9 @@ func canonicalOwnership(o Ownership) Ownership {
 
 // SyncKind is the dns-sync job kind: a scheduled `dns sync`.
 func SyncKind() job.Kind {
-	return job.Kind{
-		Name:    "dns-sync",
-		Summary: "make secondary DNS servers hold the source's zones and records (check-only unless apply)",
-		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
-			var spec SyncSpec
-			if err := decode(&spec); err != nil {
-				return nil, err
-			}
-			return NewSyncJob(spec, deps)
-		},
-	}
+	return job.NewKind("dns-sync",
+		"make secondary DNS servers hold the source's zones and records (check-only unless apply)",
+		NewSyncJob)
 }
 
 // SyncJob is a configured dns-sync job.

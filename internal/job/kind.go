@@ -36,3 +36,25 @@ type Kind struct {
 	// to the spec, e.g. "registry") so that `config check` can show them all.
 	New func(decode func(v any) error, deps Deps) (Job, error)
 }
+
+// NewKind returns a Kind whose spec is decoded strictly into S and handed,
+// with the dependencies, to build. It is the decode-then-construct wrapper
+// every kind would otherwise repeat, and it never returns a typed nil Job
+// beside an error.
+func NewKind[S any, J Job](name, summary string, build func(S, Deps) (J, error)) Kind {
+	return Kind{
+		Name:    name,
+		Summary: summary,
+		New: func(decode func(v any) error, deps Deps) (Job, error) {
+			var spec S
+			if err := decode(&spec); err != nil {
+				return nil, err
+			}
+			j, err := build(spec, deps)
+			if err != nil {
+				return nil, err
+			}
+			return j, nil
+		},
+	}
+}

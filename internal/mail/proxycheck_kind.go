@@ -13,17 +13,9 @@ import (
 // ProxycheckKind is the mail-proxycheck job kind: a scheduled
 // `mail proxycheck`.
 func ProxycheckKind() job.Kind {
-	return job.Kind{
-		Name:    "mail-proxycheck",
-		Summary: "prove that the PROXY-protocol mail path greets, the alt ports require PROXY and the health ports do not",
-		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
-			var spec ProxycheckSpec
-			if err := decode(&spec); err != nil {
-				return nil, err
-			}
-			return NewProxycheck(spec, deps)
-		},
-	}
+	return job.NewKind("mail-proxycheck",
+		"prove that the PROXY-protocol mail path greets, the alt ports require PROXY and the health ports do not",
+		NewProxycheck)
 }
 
 // proxycheckRoles are the only values of the greeting_seconds role label.

@@ -240,17 +240,9 @@ func NewRoundtrip(spec RoundtripSpec, now func() time.Time, log *slog.Logger) (*
 
 // RoundtripKind is the mail-roundtrip job kind: a scheduled `mail roundtrip`.
 func RoundtripKind() job.Kind {
-	return job.Kind{
-		Name:    "mail-roundtrip",
-		Summary: "send a tagged message (SMTP submission or Brevo) and time its arrival in IMAP",
-		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
-			var spec RoundtripSpec
-			if err := decode(&spec); err != nil {
-				return nil, err
-			}
-			return NewRoundtripJob(spec, deps)
-		},
-	}
+	return job.NewKind("mail-roundtrip",
+		"send a tagged message (SMTP submission or Brevo) and time its arrival in IMAP",
+		NewRoundtripJob)
 }
 
 // RoundtripJob is a configured mail-roundtrip job.

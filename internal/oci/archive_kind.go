@@ -75,17 +75,9 @@ func (s ArchiveSpec) validate() (archiveConfig, error) {
 
 // ArchiveKind is the oci-archive job kind: a scheduled `oci archive`.
 func ArchiveKind() job.Kind {
-	return job.Kind{
-		Name:    "oci-archive",
-		Summary: "keep the last few images of a tag as verified, restorable OCI archive tarballs (break-glass copies)",
-		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
-			var spec ArchiveSpec
-			if err := decode(&spec); err != nil {
-				return nil, err
-			}
-			return NewArchiveJob(spec, deps)
-		},
-	}
+	return job.NewKind("oci-archive",
+		"keep the last few images of a tag as verified, restorable OCI archive tarballs (break-glass copies)",
+		NewArchiveJob)
 }
 
 // ArchiveJob is a configured oci-archive job.

@@ -90,17 +90,9 @@ func (s MirrorSpec) validate() (mirrorConfig, error) {
 
 // MirrorKind is the oci-mirror job kind: a scheduled `oci mirror`.
 func MirrorKind() job.Kind {
-	return job.Kind{
-		Name:    "oci-mirror",
-		Summary: "copy repositories to another registry, verified at the destination (dry run unless apply: true)",
-		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
-			var spec MirrorSpec
-			if err := decode(&spec); err != nil {
-				return nil, err
-			}
-			return NewMirrorJob(spec, deps)
-		},
-	}
+	return job.NewKind("oci-mirror",
+		"copy repositories to another registry, verified at the destination (dry run unless apply: true)",
+		NewMirrorJob)
 }
 
 // MirrorJob is a configured oci-mirror job.

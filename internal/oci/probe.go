@@ -53,17 +53,9 @@ func (s ProbeSpec) validate() (probeConfig, error) {
 
 // ProbeKind is the oci-probe job kind: a scheduled `oci check`.
 func ProbeKind() job.Kind {
-	return job.Kind{
-		Name:    "oci-probe",
-		Summary: "prove that every tag of every repository in a registry can be pulled whole",
-		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
-			var spec ProbeSpec
-			if err := decode(&spec); err != nil {
-				return nil, err
-			}
-			return NewProbe(spec, deps)
-		},
-	}
+	return job.NewKind("oci-probe",
+		"prove that every tag of every repository in a registry can be pulled whole",
+		NewProbe)
 }
 
 // Probe is a configured oci-probe job.

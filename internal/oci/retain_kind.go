@@ -166,17 +166,9 @@ func (s RetentionSpec) validate() (retentionConfig, error) {
 
 // RetentionKind is the oci-retention job kind: a scheduled `oci retain`.
 func RetentionKind() job.Kind {
-	return job.Kind{
-		Name:    "oci-retention",
-		Summary: "delete old tags by a keep policy without ever breaking a kept image (dry run unless apply: true)",
-		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
-			var spec RetentionSpec
-			if err := decode(&spec); err != nil {
-				return nil, err
-			}
-			return NewRetention(spec, deps)
-		},
-	}
+	return job.NewKind("oci-retention",
+		"delete old tags by a keep policy without ever breaking a kept image (dry run unless apply: true)",
+		NewRetention)
 }
 
 // Retention is a configured oci-retention job.
