@@ -2,14 +2,12 @@ package cli
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/labops/labops/internal/config"
-	"github.com/labops/labops/internal/job"
 	"github.com/labops/labops/internal/mail"
 )
 
@@ -170,16 +168,5 @@ func (o *mailRoundtripOptions) run(cmd *cobra.Command, app *App) error {
 		return usageErrorf(cmd, "%v", err)
 	}
 	rep := rt.Run(cmd.Context())
-	if o.json {
-		err = rep.WriteJSON(app.Stdout)
-	} else {
-		err = rep.WriteText(app.Stdout)
-	}
-	if err != nil {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("writing the report: %w", err)}
-	}
-	if rep.Status == job.StatusIncomplete {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("the probe is incomplete: %s", rep.Error)}
-	}
-	return exitWith(job.ExitCode(rep.Status))
+	return app.printReport(rep, o.json, rep.Status, "the probe is incomplete", rep.Error)
 }

@@ -153,19 +153,7 @@ func (f *ociFlags) run(cmd *cobra.Command, app *App, check func(ctx context.Cont
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) && rep.Status == job.StatusIncomplete {
 		rep.Error = fmt.Sprintf("--timeout %v reached before the check finished: %s", f.timeout, rep.Error)
 	}
-	var err error
-	if f.json {
-		err = rep.WriteJSON(app.Stdout)
-	} else {
-		err = rep.WriteText(app.Stdout)
-	}
-	if err != nil {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("writing the report: %w", err)}
-	}
-	if rep.Status == job.StatusIncomplete {
-		return &ExitError{Code: job.ExitCode(rep.Status), Err: fmt.Errorf("the check is incomplete: %s", rep.Error)}
-	}
-	return exitWith(job.ExitCode(rep.Status))
+	return app.printReport(rep, f.json, rep.Status, "the check is incomplete", rep.Error)
 }
 
 // progressLine draws one self-overwriting line on a terminal, at most ten

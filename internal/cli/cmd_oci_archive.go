@@ -2,13 +2,11 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/labops/labops/internal/job"
 	"github.com/labops/labops/internal/oci"
 )
 
@@ -111,16 +109,5 @@ func (o *ociArchiveOptions) run(cmd *cobra.Command, app *App, s string) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()
 	res := oci.Archive(ctx, c, ref.Repo, ref.Tag, oci.ArchiveOptions{Dir: o.dir, Keep: o.keep, Logger: app.Logger})
-	if o.json {
-		err = res.WriteJSON(app.Stdout)
-	} else {
-		err = res.WriteText(app.Stdout)
-	}
-	if err != nil {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("writing the report: %w", err)}
-	}
-	if res.Status == job.StatusIncomplete {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("the archive is incomplete: %s", res.Error)}
-	}
-	return exitWith(job.ExitCode(res.Status))
+	return app.printReport(res, o.json, res.Status, "the archive is incomplete", res.Error)
 }

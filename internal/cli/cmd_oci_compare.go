@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/labops/labops/internal/job"
 	"github.com/labops/labops/internal/oci"
 )
 
@@ -76,16 +75,5 @@ func (o *ociCompareOptions) run(cmd *cobra.Command, app *App, argA, argB string)
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.shared.timeout)
 	defer cancel()
 	c := oci.Compare(ctx, ca, cb, refA, refB)
-	if o.shared.json {
-		err = c.WriteJSON(app.Stdout)
-	} else {
-		err = c.WriteText(app.Stdout)
-	}
-	if err != nil {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("writing the report: %w", err)}
-	}
-	if c.Status == job.StatusIncomplete {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("the comparison is incomplete: %s", c.Error)}
-	}
-	return exitWith(job.ExitCode(c.Status))
+	return app.printReport(c, o.shared.json, c.Status, "the comparison is incomplete", c.Error)
 }

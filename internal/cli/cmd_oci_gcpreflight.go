@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
-	"github.com/labops/labops/internal/job"
 	"github.com/labops/labops/internal/oci"
 )
 
@@ -70,16 +67,5 @@ func (o *ociGCPreflightOptions) run(cmd *cobra.Command, app *App, config string)
 	if err != nil {
 		return usageErrorf(cmd, "%v", err)
 	}
-	if o.json {
-		err = rep.WriteJSON(app.Stdout)
-	} else {
-		err = rep.WriteText(app.Stdout)
-	}
-	if err != nil {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("writing the report: %w", err)}
-	}
-	if rep.Status == job.StatusIncomplete {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("no verdict: %s", rep.Error)}
-	}
-	return exitWith(job.ExitCode(rep.Status))
+	return app.printReport(rep, o.json, rep.Status, "no verdict", rep.Error)
 }

@@ -153,18 +153,7 @@ func (o *ociMirrorOptions) run(cmd *cobra.Command, app *App, srcArg, dstArg stri
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) && res.Status == job.StatusIncomplete {
 		res.Error = fmt.Sprintf("--timeout %v reached (run again to resume): %s", o.shared.timeout, res.Error)
 	}
-	if o.shared.json {
-		err = res.WriteJSON(app.Stdout)
-	} else {
-		err = res.WriteText(app.Stdout)
-	}
-	if err != nil {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("writing the report: %w", err)}
-	}
-	if res.Status == job.StatusIncomplete {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("the mirror is incomplete: %s", res.Error)}
-	}
-	return exitWith(job.ExitCode(res.Status))
+	return app.printReport(res, o.shared.json, res.Status, "the mirror is incomplete", res.Error)
 }
 
 // mirror draws the mirror's progress; like update, only on a terminal.

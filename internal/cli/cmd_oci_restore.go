@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/labops/labops/internal/job"
 	"github.com/labops/labops/internal/oci"
 )
 
@@ -66,16 +64,5 @@ func (o *ociRestoreOptions) run(cmd *cobra.Command, app *App, archive, s string)
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()
 	res := oci.Restore(ctx, c, archive, ref, oci.RestoreOptions{Logger: app.Logger})
-	if o.json {
-		err = res.WriteJSON(app.Stdout)
-	} else {
-		err = res.WriteText(app.Stdout)
-	}
-	if err != nil {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("writing the report: %w", err)}
-	}
-	if res.Status == job.StatusIncomplete {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("the restore is incomplete: %s", res.Error)}
-	}
-	return exitWith(job.ExitCode(res.Status))
+	return app.printReport(res, o.json, res.Status, "the restore is incomplete", res.Error)
 }

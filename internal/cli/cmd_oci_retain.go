@@ -210,18 +210,7 @@ func (o *ociRetainOptions) run(cmd *cobra.Command, app *App, args []string) erro
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) && res.Status == job.StatusIncomplete {
 		res.Error = fmt.Sprintf("--timeout %v reached: %s", o.timeout, res.Error)
 	}
-	if o.json {
-		err = res.WriteJSON(app.Stdout)
-	} else {
-		err = res.WriteText(app.Stdout)
-	}
-	if err != nil {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("writing the report: %w", err)}
-	}
-	if res.Status == job.StatusIncomplete {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("retention is incomplete: %s", res.Error)}
-	}
-	return exitWith(job.ExitCode(res.Status))
+	return app.printReport(res, o.json, res.Status, "retention is incomplete", res.Error)
 }
 
 // retain draws the retention's progress; like update, only on a terminal.

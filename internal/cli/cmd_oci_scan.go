@@ -2,12 +2,10 @@ package cli
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/labops/labops/internal/job"
 	"github.com/labops/labops/internal/oci"
 )
 
@@ -69,16 +67,5 @@ func (o *ociScanOptions) run(cmd *cobra.Command, app *App, root string) error {
 	if err != nil {
 		return &ExitError{Code: ExitIncomplete, Err: err}
 	}
-	if o.json {
-		err = rep.WriteJSON(app.Stdout)
-	} else {
-		err = rep.WriteText(app.Stdout)
-	}
-	if err != nil {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("writing the report: %w", err)}
-	}
-	if rep.Status == job.StatusIncomplete {
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("the scan is incomplete: %s", rep.Error)}
-	}
-	return exitWith(job.ExitCode(rep.Status))
+	return app.printReport(rep, o.json, rep.Status, "the scan is incomplete", rep.Error)
 }
