@@ -22,6 +22,7 @@ func CheckArgs(args []string) error {
 	if !cmd.Runnable() {
 		return fmt.Errorf("labops %s: %q is a group of commands, not a command", strings.Join(args, " "), cmd.CommandPath())
 	}
+	cmd.InitDefaultHelpFlag()
 	if err := cmd.ParseFlags(rest); err != nil {
 		return fmt.Errorf("%s: %w", cmd.CommandPath(), err)
 	}

@@ -15,6 +15,7 @@ func TestCheckArgs(t *testing.T) {
 		{args: []string{"serve", "--listen", "0.0.0.0:9840"}},
 		{args: []string{"oci", "check", "http://127.0.0.1:5000"}},
 		{args: []string{"--log-format", "json", "run", "x"}},
+		{args: []string{"backup", "verify", "--help"}},
 		{args: []string{"rnu", "x"}, want: "unknown command"},
 		{args: []string{"oci"}, want: "group of commands"},
 		{args: []string{"run", "x", "--no-such-flag"}, want: "unknown flag"},
