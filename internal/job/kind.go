@@ -35,6 +35,28 @@ type Kind struct {
 	// as a config.Problems (every problem, each with its field path relative
 	// to the spec, e.g. "registry") so that `config check` can show them all.
 	New func(decode func(v any) error, deps Deps) (Job, error)
+	// Metrics registers on reg the kind's own metrics, the collectors New
+	// registers on Deps.Registerer, without building a job. docs/ calls it
+	// to generate the metrics reference; it must register every metric a
+	// job of the kind can expose, whatever its spec.
+	Metrics func(reg prometheus.Registerer) error
+}
+
+// WithMetrics returns k with Metrics set to register what newMetrics does.
+// newMetrics is the function New itself calls, so the reference in docs/
+// cannot drift from what a job registers.
+func (k Kind) WithMetrics(newMetrics func(reg prometheus.Registerer) error) Kind {
+	k.Metrics = newMetrics
+	return k
+}
+
+// MetricsOf adapts a kind's metrics constructor (func(reg) (*M, error)) to
+// what WithMetrics takes.
+func MetricsOf[M any](newMetrics func(reg prometheus.Registerer) (M, error)) func(reg prometheus.Registerer) error {
+	return func(reg prometheus.Registerer) error {
+		_, err := newMetrics(reg)
+		return err
+	}
 }
 
 // NewKind returns a Kind whose spec is decoded strictly into S and handed,
