@@ -99,6 +99,7 @@ func Kind() job.Kind {
 	return job.Kind{
 		Name:    "backup",
 		Summary: "dump every database of PostgreSQL and MySQL/MariaDB servers, checksummed, kept by GFS retention",
+		Metrics: job.MetricsOf(NewRunMetrics),
 		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
 			var spec Spec
 			if err := decode(&spec); err != nil {
@@ -121,6 +122,7 @@ func VerifyKind() job.Kind {
 	return job.Kind{
 		Name:    "backup-verify",
 		Summary: "restore the newest dump of each database into a scratch database and compare its row counts",
+		Metrics: job.MetricsOf(NewVerifyMetrics),
 		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
 			var spec Spec
 			if err := decode(&spec); err != nil {

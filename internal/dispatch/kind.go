@@ -12,6 +12,7 @@ func Kind() job.Kind {
 	return job.Kind{
 		Name:    "dispatch",
 		Summary: "claim queued tracker issues atomically and hand them to the agent service",
+		Metrics: kindMetrics(false),
 		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
 			var spec Spec
 			if err := decode(&spec); err != nil {
@@ -41,6 +42,7 @@ func ReapKind() job.Kind {
 	return job.Kind{
 		Name:    "dispatch-reap",
 		Summary: "block the agent's in-progress issues that show no progress, with a note",
+		Metrics: kindMetrics(true),
 		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
 			var spec Spec
 			if err := decode(&spec); err != nil {

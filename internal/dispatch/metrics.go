@@ -48,6 +48,15 @@ func NewMetrics(reg prometheus.Registerer, reap bool) (*Metrics, error) {
 	return m, nil
 }
 
+// kindMetrics is job.Kind.Metrics for the dispatcher (reap false) or the
+// reaper: what NewMetrics registers for it.
+func kindMetrics(reap bool) func(reg prometheus.Registerer) error {
+	return func(reg prometheus.Registerer) error {
+		_, err := NewMetrics(reg, reap)
+		return err
+	}
+}
+
 // ObserveRun records a dispatch pass.
 func (m *Metrics) ObserveRun(r *RunReport) {
 	if r.Suspended != "" {

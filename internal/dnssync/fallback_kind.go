@@ -103,6 +103,7 @@ func FallbackKind() job.Kind {
 	return job.Kind{
 		Name:    "dns-fallback",
 		Summary: "prove each resolver answers and a client falls back past an unreachable first resolver within a bound",
+		Metrics: job.MetricsOf(NewFallbackMetrics),
 		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
 			var spec FallbackSpec
 			if err := decode(&spec); err != nil {

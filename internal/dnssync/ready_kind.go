@@ -69,7 +69,7 @@ func (s ReadySpec) Options(override string) (ReadyOptions, error) {
 func ReadyKind() job.Kind {
 	return job.NewKind("dns-ready",
 		"prove every DNS server answers and holds the same zones, serials and records",
-		NewReadyJob)
+		NewReadyJob).WithMetrics(job.MetricsOf(NewReadyMetrics))
 }
 
 // ReadyJob is a configured dns-ready job.

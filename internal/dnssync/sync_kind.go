@@ -114,7 +114,7 @@ func canonicalOwnership(o Ownership) Ownership {
 func SyncKind() job.Kind {
 	return job.NewKind("dns-sync",
 		"make secondary DNS servers hold the source's zones and records (check-only unless apply)",
-		NewSyncJob)
+		NewSyncJob).WithMetrics(job.MetricsOf(NewSyncMetrics))
 }
 
 // SyncJob is a configured dns-sync job.

@@ -85,6 +85,7 @@ func TSIGCheckKind() job.Kind {
 	return job.Kind{
 		Name:    "dns-tsigcheck",
 		Summary: "prove each zone accepts updates signed with its TSIG key and refuses unsigned or wrongly signed ones",
+		Metrics: job.MetricsOf(NewTSIGMetrics),
 		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
 			var spec TSIGCheckSpec
 			if err := decode(&spec); err != nil {

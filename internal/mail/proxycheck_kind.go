@@ -15,7 +15,7 @@ import (
 func ProxycheckKind() job.Kind {
 	return job.NewKind("mail-proxycheck",
 		"prove that the PROXY-protocol mail path greets, the alt ports require PROXY and the health ports do not",
-		NewProxycheck)
+		NewProxycheck).WithMetrics(job.MetricsOf(newProxycheckMetrics))
 }
 
 // proxycheckRoles are the only values of the greeting_seconds role label.

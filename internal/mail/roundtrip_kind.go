@@ -242,7 +242,7 @@ func NewRoundtrip(spec RoundtripSpec, now func() time.Time, log *slog.Logger) (*
 func RoundtripKind() job.Kind {
 	return job.NewKind("mail-roundtrip",
 		"send a tagged message (SMTP submission or Brevo) and time its arrival in IMAP",
-		NewRoundtripJob)
+		NewRoundtripJob).WithMetrics(job.MetricsOf(newRoundtripMetrics))
 }
 
 // RoundtripJob is a configured mail-roundtrip job.

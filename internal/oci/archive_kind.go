@@ -77,7 +77,7 @@ func (s ArchiveSpec) validate() (archiveConfig, error) {
 func ArchiveKind() job.Kind {
 	return job.NewKind("oci-archive",
 		"keep the last few images of a tag as verified, restorable OCI archive tarballs (break-glass copies)",
-		NewArchiveJob)
+		NewArchiveJob).WithMetrics(job.MetricsOf(newArchiveMetrics))
 }
 
 // ArchiveJob is a configured oci-archive job.

@@ -92,7 +92,7 @@ func (s MirrorSpec) validate() (mirrorConfig, error) {
 func MirrorKind() job.Kind {
 	return job.NewKind("oci-mirror",
 		"copy repositories to another registry, verified at the destination (dry run unless apply: true)",
-		NewMirrorJob)
+		NewMirrorJob).WithMetrics(job.MetricsOf(newMirrorMetrics))
 }
 
 // MirrorJob is a configured oci-mirror job.

@@ -55,7 +55,7 @@ func (s ProbeSpec) validate() (probeConfig, error) {
 func ProbeKind() job.Kind {
 	return job.NewKind("oci-probe",
 		"prove that every tag of every repository in a registry can be pulled whole",
-		NewProbe)
+		NewProbe).WithMetrics(job.MetricsOf(newProbeMetrics))
 }
 
 // Probe is a configured oci-probe job.

@@ -168,7 +168,7 @@ func (s RetentionSpec) validate() (retentionConfig, error) {
 func RetentionKind() job.Kind {
 	return job.NewKind("oci-retention",
 		"delete old tags by a keep policy without ever breaking a kept image (dry run unless apply: true)",
-		NewRetention)
+		NewRetention).WithMetrics(job.MetricsOf(newRetentionMetrics))
 }
 
 // Retention is a configured oci-retention job.
