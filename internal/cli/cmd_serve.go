@@ -116,10 +116,14 @@ func (app *App) serve(cmd *cobra.Command, o serveOptions) error {
 		views = append(views, web.JobView{Name: j.Name, Kind: j.Kind, Schedule: j.Schedule})
 	}
 
+	var sch *schedule.Scheduler
 	runFn := func(ctx context.Context, name, trigger string) {
-		app.serveRun(ctx, hist, runners[name], name, trigger, o.keepRuns)
+		res := app.serveRun(ctx, hist, runners[name], name, trigger, o.keepRuns)
+		if !res.NextRunBy.IsZero() {
+			sch.RunBy(name, res.NextRunBy)
+		}
 	}
-	sch := schedule.New(entries, runFn, o.jitter, log)
+	sch = schedule.New(entries, runFn, o.jitter, log)
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -162,7 +166,7 @@ func (app *App) serve(cmd *cobra.Command, o serveOptions) error {
 
 // serveRun runs one job inside serve: a history row, a logger that also
 // keeps the run's own log for the status page, the run, the result.
-func (app *App) serveRun(ctx context.Context, hist *store.Store, r *job.Runner, name, trigger string, keep int) {
+func (app *App) serveRun(ctx context.Context, hist *store.Store, r *job.Runner, name, trigger string, keep int) job.Result {
 	// History writes must not be cut off by the run's cancellation.
 	hctx := context.WithoutCancel(ctx)
 	id, err := hist.Start(hctx, name, trigger, time.Now())
@@ -185,6 +189,7 @@ func (app *App) serveRun(ctx context.Context, hist *store.Store, r *job.Runner, 
 			app.Logger.Error("pruning history", "err", err)
 		}
 	}
+	return res
 }
 
 // tailBuffer keeps the last max bytes written to it.

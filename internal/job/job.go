@@ -39,6 +39,9 @@ type Result struct {
 	Error    string        `json:"error,omitempty"`
 	Started  time.Time     `json:"started"`
 	Duration time.Duration `json:"duration"`
+	// NextRunBy asks serve to run the job again no later than this (a
+	// secret's rotation time, say); zero means its schedule alone decides.
+	NextRunBy time.Time `json:"next_run_by,omitzero"`
 }
 
 // Job is one configured unit of work. Run must honour ctx cancellation and

@@ -15,7 +15,8 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// RunFunc runs the named job once; trigger is "schedule" or "manual".
+// RunFunc runs the named job once; trigger is "schedule", "manual" or
+// "requested" (a run asked for it through RunBy).
 type RunFunc func(ctx context.Context, name, trigger string)
 
 // Entry is one job to schedule. A nil Schedule means the job runs only
@@ -53,8 +54,10 @@ type Scheduler struct {
 type entry struct {
 	Entry
 	manual  chan struct{}
+	hint    chan struct{} // runBy changed
 	running bool
 	next    time.Time
+	runBy   time.Time // a run asked to run again by then (zero: none)
 }
 
 // New returns a scheduler for entries. jitter is the most a scheduled run
@@ -63,7 +66,7 @@ func New(entries []Entry, run RunFunc, jitter time.Duration, log *slog.Logger) *
 	s := &Scheduler{run: run, log: log, jitter: jitter, entries: map[string]*entry{}, stop: make(chan struct{})}
 	s.jobCtx, s.cancelJob = context.WithCancel(context.Background())
 	for _, e := range entries {
-		s.entries[e.Name] = &entry{Entry: e, manual: make(chan struct{}, 1)}
+		s.entries[e.Name] = &entry{Entry: e, manual: make(chan struct{}, 1), hint: make(chan struct{}, 1)}
 		s.order = append(s.order, e.Name)
 	}
 	return s
@@ -85,19 +88,26 @@ func (s *Scheduler) loop(e *entry) {
 			due   <-chan time.Time
 			timer *time.Timer
 		)
+		now := time.Now()
+		var next time.Time
 		if e.Schedule != nil {
-			now := time.Now()
-			next := e.Schedule.Next(now)
+			next = e.Schedule.Next(now)
 			if s.jitter > 0 {
 				next = next.Add(rand.N(s.jitter))
 			}
-			s.mu.Lock()
-			e.next = next
-			s.mu.Unlock()
+		}
+		trigger := "schedule"
+		s.mu.Lock()
+		if !e.runBy.IsZero() && (next.IsZero() || e.runBy.Before(next)) {
+			next, trigger = e.runBy, "requested"
+		}
+		e.next = next
+		s.mu.Unlock()
+		if !next.IsZero() {
 			timer = time.NewTimer(next.Sub(now))
 			due = timer.C
 		}
-		trigger := "schedule"
+		rehint := false
 		select {
 		case <-s.stop:
 			if timer != nil {
@@ -107,9 +117,19 @@ func (s *Scheduler) loop(e *entry) {
 		case <-due:
 		case <-e.manual:
 			trigger = "manual"
+		case <-e.hint:
+			rehint = true
 		}
 		if timer != nil {
 			timer.Stop()
+		}
+		if rehint {
+			continue
+		}
+		if trigger == "requested" {
+			s.mu.Lock()
+			e.runBy = time.Time{}
+			s.mu.Unlock()
 		}
 		if err := s.launch(e, trigger); err != nil {
 			s.log.Warn("run skipped", "job", e.Name, "trigger", trigger, "reason", err.Error())
@@ -163,6 +183,25 @@ func (s *Scheduler) Trigger(name string) error {
 	default: // a trigger is already pending
 	}
 	return nil
+}
+
+// RunBy asks for a run of name no later than t, besides its schedule (a
+// job that knows when its input changes next, such as a secret's rotation,
+// says so through its result). A later request replaces an earlier one;
+// a time already past runs the job at once.
+func (s *Scheduler) RunBy(name string, t time.Time) {
+	s.mu.Lock()
+	e, ok := s.entries[name]
+	if !ok || s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	e.runBy = t
+	s.mu.Unlock()
+	select {
+	case e.hint <- struct{}{}:
+	default: // the loop has a hint to pick up already
+	}
 }
 
 // State is what the status page shows of one entry.

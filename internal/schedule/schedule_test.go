@@ -183,3 +183,50 @@ func TestJitterDelaysWithinBound(t *testing.T) {
 		}
 	})
 }
+
+// A run may ask to run again sooner than its schedule (a secret rotating
+// in 90 s on an hourly job): the loop runs it then, once, and goes back to
+// the schedule.
+func TestRunByRunsBeforeTheSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var rec recorder
+		e := every(t, "0 * * * *")
+		var s *Scheduler
+		start := time.Now()
+		s = New([]Entry{e}, func(ctx context.Context, name, trigger string) {
+			rec.add(trigger + "@" + time.Since(start).Round(time.Second).String())
+			if trigger == "manual" {
+				s.RunBy(name, time.Now().Add(90*time.Second))
+			}
+		}, 0, quiet())
+		s.Start()
+		if err := s.Trigger(e.Name); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2*time.Hour + time.Second)
+		synctest.Wait()
+		s.Shutdown(time.Second)
+		// Synctest's clock starts at midnight 2000-01-01 UTC: hourly runs at 1h and 2h.
+		want := []string{"manual@0s", "requested@1m30s", "schedule@1h0m0s", "schedule@2h0m0s"}
+		if diff := cmp.Diff(want, rec.get()); diff != "" {
+			t.Errorf("runs (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// A job without a schedule (run on demand only) still honours RunBy.
+func TestRunByWithoutSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var rec recorder
+		s := New([]Entry{{Name: "x"}}, func(ctx context.Context, name, trigger string) { rec.add(trigger) }, 0, quiet())
+		s.Start()
+		s.RunBy("x", time.Now().Add(time.Minute))
+		s.RunBy("nope", time.Now()) // unknown: ignored
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		s.Shutdown(time.Second)
+		if diff := cmp.Diff([]string{"requested"}, rec.get()); diff != "" {
+			t.Errorf("runs (-want +got):\n%s", diff)
+		}
+	})
+}
