@@ -138,6 +138,7 @@ registry integrity, and more domains as they land. Each job runs one-shot
 		newDNSCommand(app),
 		newBackupCommand(app),
 		newDispatchCommand(app),
+		newSecretsCommand(app),
 	)
 	addExitCodesHelp(root)
 	return root

@@ -1,0 +1,117 @@
+package secrets
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/labops/labops/internal/job"
+)
+
+func TestKindMetrics(t *testing.T) {
+	t.Parallel()
+	hook := &fakeHook{}
+	srv := hook.start(t)
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("s3cret\n"), 0o600)
+	spec := Spec{StateDir: filepath.Join(dir, "state"), Source: Source{File: &FileSource{PasswordFile: pw}},
+		Sinks: []Sink{{Name: "hook", HTTP: &HTTPSinkSpec{URL: srv.URL, Body: "{{.Password}}"}}}}
+	reg := prometheus.NewPedanticRegistry()
+	now := time.Unix(1_780_000_000, 0)
+	j, err := Kind().New(func(v any) error { *(v.(*Spec)) = spec; return nil },
+		job.Deps{Name: "pw-sync", Registerer: reg, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	if res := j.Run(context.Background(), log); res.Status != job.StatusOK {
+		t.Fatalf("first run: %+v", res)
+	}
+	// No ttl from a file: no rotation time is exported.
+	want := `
+# HELP labops_secret_sync_failures Sinks whose push or verification failed in the last sync.
+# TYPE labops_secret_sync_failures gauge
+labops_secret_sync_failures 0
+# HELP labops_secret_sync_last_success_timestamp_seconds When every sink last held the current credential and passed verification (Unix time).
+# TYPE labops_secret_sync_last_success_timestamp_seconds gauge
+labops_secret_sync_last_success_timestamp_seconds 1.78e+09
+# HELP labops_secret_sync_pushed Sinks that got a new value in the last sync.
+# TYPE labops_secret_sync_pushed gauge
+labops_secret_sync_pushed 1
+# HELP labops_secret_sync_sinks Consumers (sinks) the secret-sync job keeps in sync.
+# TYPE labops_secret_sync_sinks gauge
+labops_secret_sync_sinks 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	// The source breaks: the run is incomplete and the last success stays.
+	os.Remove(pw)
+	now = now.Add(time.Hour)
+	res := j.Run(context.Background(), log)
+	if res.Status != job.StatusIncomplete || !strings.Contains(res.Error, "reading the source") {
+		t.Fatalf("run without source: %+v", res)
+	}
+	if got := gaugeValue(t, reg, "labops_secret_sync_last_success_timestamp_seconds"); got != 1.78e9 {
+		t.Errorf("last success moved to %v on a failed run", got)
+	}
+}
+
+// gaugeValue is the value of reg's one series named name.
+func gaugeValue(t *testing.T, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.Metric) == 1 {
+			return mf.Metric[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no single series %s", name)
+	return 0
+}
+
+func TestStateKeyAndHashes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a, err := OpenState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := OpenState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Credential{Username: "u", Password: NewSecret("p")}
+	if a.Hash("j", "s", c) != b.Hash("j", "s", c) {
+		t.Error("the key is not kept between runs")
+	}
+	other, _ := OpenState(t.TempDir())
+	if other.Hash("j", "s", c) == a.Hash("j", "s", c) {
+		t.Error("two state dirs hash alike: the hash is not keyed")
+	}
+	if a.Hash("j", "s", c) == a.Hash("j", "s2", c) || a.Hash("j", "s", c) == a.Hash("j", "s", Credential{Username: "u", Password: NewSecret("q")}) {
+		t.Error("hash ignores the sink or the password")
+	}
+	fi, _ := os.Stat(filepath.Join(dir, keyFile))
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v", fi.Mode())
+	}
+	os.WriteFile(filepath.Join(dir, keyFile), []byte("short"), 0o600)
+	if _, err := OpenState(dir); err == nil || !strings.Contains(err.Error(), "want 32") {
+		t.Errorf("damaged key: %v", err)
+	}
+	if _, err := a.Load("../etc"); err == nil {
+		t.Error("a job name escaping the state dir was accepted")
+	}
+}
