@@ -159,8 +159,12 @@ func (j *SyncJob) Run(ctx context.Context, log *slog.Logger) job.Result {
 // SyncMetrics are the gauges of the last sync run. Server labels are
 // bounded by the config; zones are summed, never labels.
 type SyncMetrics struct {
-	zones, drift          *prometheus.GaugeVec
-	failures, lastSuccess prometheus.Gauge
+	zones, drift *prometheus.GaugeVec
+	failures     prometheus.Gauge
+	// lastSuccess has no labels and exports nothing until a run succeeds,
+	// so a failed one-shot run pushes no 0 over the success time the
+	// Pushgateway holds (which would fire LabopsDNSSyncStale at once).
+	lastSuccess *prometheus.GaugeVec
 }
 
 // NewSyncMetrics registers the sync gauges with reg (nil: unregistered).
@@ -172,8 +176,8 @@ func NewSyncMetrics(reg prometheus.Registerer) (*SyncMetrics, error) {
 			Help: "Records the last sync run found different on each target (before applying)."}, []string{"server"}),
 		failures: prometheus.NewGauge(prometheus.GaugeOpts{Name: "labops_dns_sync_failures",
 			Help: "Server errors in the last sync run."}),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Name: "labops_dns_last_sync_timestamp_seconds",
-			Help: "When a sync run last ended with every target equal to the source."}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "labops_dns_last_sync_timestamp_seconds",
+			Help: "When a sync run last ended with every target equal to the source."}, nil),
 	}
 	if reg == nil {
 		return m, nil
@@ -186,17 +190,16 @@ func NewSyncMetrics(reg prometheus.Registerer) (*SyncMetrics, error) {
 			}
 			switch existing := are.ExistingCollector.(type) {
 			case *prometheus.GaugeVec:
-				if c == m.zones {
+				switch c {
+				case m.zones:
 					m.zones = existing
-				} else {
+				case m.drift:
 					m.drift = existing
-				}
-			case prometheus.Gauge:
-				if c == m.failures {
-					m.failures = existing
-				} else {
+				default:
 					m.lastSuccess = existing
 				}
+			case prometheus.Gauge:
+				m.failures = existing
 			}
 		}
 	}
@@ -218,6 +221,6 @@ func (m *SyncMetrics) Observe(r *SyncReport) {
 	}
 	m.failures.Set(float64(r.Failures))
 	if r.Status == job.StatusOK {
-		m.lastSuccess.Set(float64(r.Started.Add(r.Duration).Unix()))
+		m.lastSuccess.WithLabelValues().Set(float64(r.Started.Add(r.Duration).Unix()))
 	}
 }

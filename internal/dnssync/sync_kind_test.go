@@ -47,9 +47,6 @@ func TestSyncKindMetrics(t *testing.T) {
 # HELP labops_dns_drift_records Records the last sync run found different on each target (before applying).
 # TYPE labops_dns_drift_records gauge
 labops_dns_drift_records{server="secondary"} 7
-# HELP labops_dns_last_sync_timestamp_seconds When a sync run last ended with every target equal to the source.
-# TYPE labops_dns_last_sync_timestamp_seconds gauge
-labops_dns_last_sync_timestamp_seconds 0
 # HELP labops_dns_sync_failures Server errors in the last sync run.
 # TYPE labops_dns_sync_failures gauge
 labops_dns_sync_failures 0
@@ -64,8 +61,13 @@ labops_dns_zones{server="secondary"} 0
 	if res := run(true); res.Status != job.StatusOK {
 		t.Fatalf("apply run: %s %s %v", res.Status, res.Error, res.Findings)
 	}
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(strings.NewReplacer(
-		"last_sync_timestamp_seconds 0", "last_sync_timestamp_seconds 1.7e+09",
+	// No last success before one: a failed one-shot run must not push a 0
+	// over the time the Pushgateway holds.
+	lastSync := `# HELP labops_dns_last_sync_timestamp_seconds When a sync run last ended with every target equal to the source.
+# TYPE labops_dns_last_sync_timestamp_seconds gauge
+labops_dns_last_sync_timestamp_seconds 1.7e+09
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(lastSync+strings.NewReplacer(
 		`server="secondary"} 0`, `server="secondary"} 1`).Replace(want)), "labops_dns_last_sync_timestamp_seconds", "labops_dns_zones"); err != nil {
 		t.Error(err)
 	}
