@@ -57,12 +57,14 @@ func kindMetrics(reap bool) func(reg prometheus.Registerer) error {
 	}
 }
 
-// ObserveRun records a dispatch pass.
+// ObserveRun records a dispatch pass. A suspended pass, or one that could
+// not reach the agent, still counts the queue: a backlog does not vanish
+// because dispatch stopped.
 func (m *Metrics) ObserveRun(r *RunReport) {
+	m.Waiting.Set(float64(r.Waiting))
 	if r.Suspended != "" {
 		return
 	}
-	m.Waiting.Set(float64(r.Waiting))
 	m.Dispatched.Set(float64(len(r.Dispatched)))
 	m.Failed.Set(float64(len(r.Failed)))
 	m.ClaimConflicts.Set(float64(r.ClaimConflicts))

@@ -38,6 +38,11 @@ labops_dispatch_issues_waiting 3
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 		t.Error(err)
 	}
+	// A suspended pass keeps the backlog visible.
+	m.ObserveRun(&dispatch.RunReport{Suspended: "kill file", Waiting: 5})
+	if got := testutil.ToFloat64(m.Waiting); got != 5 {
+		t.Errorf("waiting after a suspended pass = %v, want 5", got)
+	}
 	// The reaper on the same registry reuses "failed" and adds "reaped".
 	r, err := dispatch.NewMetrics(reg, true)
 	if err != nil {

@@ -75,10 +75,26 @@ func (d *Dispatcher) Run(ctx context.Context) *RunReport {
 	rep := &RunReport{Started: now()}
 	defer func() { rep.Duration = now().Sub(rep.Started) }()
 	if on, why := d.Kill.Engaged(); on {
+		// Still count the queue (read-only), so the backlog alert holds
+		// while dispatch is off; a tracker that cannot answer is no error
+		// of a suspended pass.
 		rep.Suspended = why
-		log.Info("dispatch suspended", "reason", why)
+		if queue, err := d.Tracker.Ready(ctx); err == nil {
+			rep.Waiting = len(queue)
+		} else {
+			log.Warn("dispatch suspended; queue not counted", "err", err)
+		}
+		log.Info("dispatch suspended", "reason", why, "waiting", rep.Waiting)
 		return rep
 	}
+	// The queue is read before the agent is asked, so the waiting count
+	// (and the backlog alert on it) holds while the agent is down.
+	queue, err := d.Tracker.Ready(ctx)
+	if err != nil {
+		rep.Error = err.Error()
+		return rep
+	}
+	rep.Waiting = len(queue)
 	h, err := d.Agent.Health(ctx)
 	if err != nil {
 		rep.Error = err.Error()
@@ -86,12 +102,6 @@ func (d *Dispatcher) Run(ctx context.Context) *RunReport {
 	}
 	rep.FreeSlots = h.Free()
 	rep.AgentBusy = rep.FreeSlots == 0
-	queue, err := d.Tracker.Ready(ctx)
-	if err != nil {
-		rep.Error = err.Error()
-		return rep
-	}
-	rep.Waiting = len(queue)
 	if rep.AgentBusy {
 		log.Info("agent service busy: nothing claimed", "waiting", rep.Waiting)
 		return rep

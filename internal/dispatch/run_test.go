@@ -198,8 +198,9 @@ func TestKillSwitchStopsBoth(t *testing.T) {
 			ag := labtest.StartFakeAgent(t, 0)
 			d := newDispatcher(t, tr, ag.URL)
 			d.Kill = ks
-			if rep := d.Run(t.Context()); rep.Suspended == "" || len(ag.Executed()) != 0 {
-				t.Errorf("dispatch report = %+v", rep)
+			// Suspended, it still counts the queue: the backlog stays visible.
+			if rep := d.Run(t.Context()); rep.Suspended == "" || len(ag.Executed()) != 0 || rep.Waiting != 1 {
+				t.Errorf("dispatch report = %+v, want suspended with 1 waiting", rep)
 			}
 			r := &dispatch.Reaper{Tracker: tr, Kill: ks, StaleAfter: 30 * time.Minute, Now: fixedNow}
 			if rep := r.Run(t.Context()); rep.Suspended == "" || len(rep.Reaped) != 0 {
