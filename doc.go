@@ -19,7 +19,10 @@
 //	internal/dnssync   DNS: providers, sync, readiness gate, TSIG check, resolver fallback
 //	internal/backup    per-database dumps, GFS retention, restore verification
 //	internal/dispatch  tracker issues to a coding agent, and the reaper
-//	deploy/            Prometheus alert rules with promtool tests
+//	internal/secrets   rotated credentials pushed into their consumers, then verified
+//	deploy/prometheus  alert rules with promtool tests, each alert's runbook checked
+//	deploy/kubernetes  CronJobs per job or one serve Deployment, validated against the API types
+//	docs/              architecture with Mermaid diagrams; the metrics reference generated from the code (go test ./docs -update); runbooks
 //	bench/             labops against the tools a user would otherwise script
 //	scripts/           test-deps (installs test servers) and test (the suite)
 package labops
