@@ -21,6 +21,7 @@ const (
 	configPath  = "/etc/labops/labops.yaml"
 	secretsRoot = "/etc/labops/secrets/"
 	stateRoot   = "/var/lib/labops/"
+	tokenRoot   = "/var/run/secrets/"
 	image       = "ghcr.io/labops/labops"
 	nonRootUID  = 65532
 )
@@ -170,7 +171,7 @@ func checkPod(t *testing.T, where string, spec corev1.PodSpec, cm *corev1.Config
 		}
 	}
 	for _, m := range c.VolumeMounts {
-		if v := volumes[m.Name]; (v.Secret != nil || v.PersistentVolumeClaim != nil) && !used[m.Name] {
+		if v := volumes[m.Name]; (v.Secret != nil || v.PersistentVolumeClaim != nil || v.Projected != nil) && !used[m.Name] {
 			t.Errorf("%s: mounts %s at %s, which none of its jobs (%s) reads: mount only what the job needs",
 				where, m.Name, m.MountPath, strings.Join(jobNames, ", "))
 		}
@@ -255,8 +256,9 @@ func absPaths(n *yaml.Node) []string {
 }
 
 // checkPath: a path under /etc/labops/secrets is a key of a Secret mounted
-// in the pod; a path under /var/lib/labops is on a mounted volume that
-// outlives the pod. used records the volumes that serve a path.
+// in the pod; one under /var/run/secrets is a projected service account
+// token; a path under /var/lib/labops is on a mounted volume that outlives
+// the pod. used records the volumes that serve a path.
 func checkPath(t *testing.T, where, p string, mounts map[string]corev1.VolumeMount, volumes map[string]corev1.Volume, used map[string]bool) {
 	t.Helper()
 	p = path.Clean(p)
@@ -272,6 +274,18 @@ func checkPath(t *testing.T, where, p string, mounts map[string]corev1.VolumeMou
 		if !slices.ContainsFunc(v.Secret.Items, func(it corev1.KeyToPath) bool { return it.Path == path.Base(p) }) {
 			t.Errorf("%s: %s: Secret %s mounts no key %s", where, p, v.Secret.SecretName, path.Base(p))
 		}
+	case strings.HasPrefix(p, tokenRoot):
+		// A service account token for an outside system (Vault's
+		// Kubernetes auth): a projected token, since the pod mounts none.
+		m, ok := mounts[path.Dir(p)]
+		v := volumes[m.Name]
+		if !ok || v.Projected == nil || !slices.ContainsFunc(v.Projected.Sources, func(s corev1.VolumeProjection) bool {
+			return s.ServiceAccountToken != nil && s.ServiceAccountToken.Path == path.Base(p) && s.ServiceAccountToken.Audience != ""
+		}) {
+			t.Errorf("%s: %s: no projected service account token (with an audience) is mounted there", where, p)
+			return
+		}
+		used[m.Name] = true
 	case strings.HasPrefix(p, stateRoot):
 		for mp, m := range mounts {
 			if p == mp || strings.HasPrefix(p, mp+"/") {

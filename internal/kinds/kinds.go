@@ -9,6 +9,7 @@ import (
 	"github.com/labops/labops/internal/job"
 	"github.com/labops/labops/internal/mail"
 	"github.com/labops/labops/internal/oci"
+	"github.com/labops/labops/internal/secrets"
 )
 
 // All returns every job kind by name.
@@ -29,6 +30,7 @@ func All() map[string]job.Kind {
 		backup.VerifyKind(),
 		dispatch.Kind(),
 		dispatch.ReapKind(),
+		secrets.Kind(),
 	} {
 		m[k.Name] = k
 	}

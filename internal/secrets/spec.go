@@ -1,9 +1,12 @@
 package secrets
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -46,8 +49,11 @@ type FileSource struct {
 // VaultSource reads Vault's HTTP API, authenticated by a token file or by
 // Kubernetes auth, from a database static role or a KV v2 secret.
 type VaultSource struct {
-	Address    string           `yaml:"address" json:"address"`
-	Namespace  string           `yaml:"namespace" json:"namespace,omitempty"`
+	Address   string `yaml:"address" json:"address"`
+	Namespace string `yaml:"namespace" json:"namespace,omitempty"`
+	// CAFile is a PEM bundle to trust for Vault's TLS certificate (a
+	// private CA); empty means the system's roots.
+	CAFile     string           `yaml:"ca_file" json:"ca_file,omitempty"`
 	TokenFile  string           `yaml:"token_file" json:"token_file,omitempty"`
 	Kubernetes *VaultKubernetes `yaml:"kubernetes" json:"kubernetes,omitempty"`
 	// StaticCreds is GET /v1/<mount>/static-creds/<role>.
@@ -358,7 +364,21 @@ func (s Spec) Syncer(job string) (*Syncer, error) {
 	if s.Source.File != nil {
 		sy.Source = fileSource{spec: *s.Source.File}
 	} else {
-		sy.Source = vaultSource{spec: *s.Source.Vault, client: client}
+		vc := client
+		if ca := s.Source.Vault.CAFile; ca != "" {
+			pem, err := os.ReadFile(ca)
+			if err != nil {
+				return nil, config.Problems{{Path: "source.vault.ca_file", Msg: err.Error()}}
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, config.Problems{{Path: "source.vault.ca_file", Msg: fmt.Sprintf("%s holds no PEM certificate", ca)}}
+			}
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+			vc = &http.Client{Timeout: timeout, Transport: tr}
+		}
+		sy.Source = vaultSource{spec: *s.Source.Vault, client: vc}
 	}
 	for _, k := range s.Sinks {
 		var sk sink

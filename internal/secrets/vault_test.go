@@ -1,7 +1,9 @@
 package secrets
 
 import (
+	"encoding/pem"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,4 +131,37 @@ func FuzzVaultReplies(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A Vault behind a private CA: trusted through ca_file, refused without.
+func TestVaultCAFile(t *testing.T) {
+	t.Parallel()
+	v := &fakeVault{token: "tok", user: "u"}
+	v.set("pw", 60)
+	srv := httptest.NewTLSServer(v.start(t).Config.Handler)
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(ca, pemBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{StateDir: t.TempDir(),
+		Source: Source{Vault: &VaultSource{Address: srv.URL, TokenFile: tokenFile(t, "tok"), CAFile: ca, StaticCreds: &VaultStaticCreds{Role: "querylogs"}}},
+		Sinks:  []Sink{{Name: "h", HTTP: &HTTPSinkSpec{URL: "http://127.0.0.1:1", Body: "{{.Password}}"}}}}
+	sy, err := spec.Syncer("j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := sy.Source.Fetch(t.Context()); err != nil || c.Password.Reveal() != "pw" {
+		t.Errorf("with ca_file: %v", err)
+	}
+	spec.Source.Vault.CAFile = ""
+	sy, _ = spec.Syncer("j")
+	if _, err := sy.Source.Fetch(t.Context()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without ca_file: %v, want a certificate error", err)
+	}
+	spec.Source.Vault.CAFile = tokenFile(t, "not pem")
+	if _, err := spec.Syncer("j"); err == nil || !strings.Contains(err.Error(), "source.vault.ca_file") {
+		t.Errorf("bad ca_file: %v", err)
+	}
 }
