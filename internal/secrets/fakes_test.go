@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -167,7 +168,8 @@ type fakeGrafana struct {
 	secure   map[string]string
 	health   func(user, password string) error
 	puts     int
-	conflict int // answer 409 to this many PUTs (someone else saved first)
+	conflict int    // answer 409 to this many PUTs (someone else saved first)
+	modelUID string // the uid the GET's model carries, when it differs from the path's
 }
 
 func (g *fakeGrafana) start(t *testing.T) *httptest.Server {
@@ -199,7 +201,7 @@ func (g *fakeGrafana) start(t *testing.T) *httptest.Server {
 				fields[k] = true
 			}
 			json.NewEncoder(w).Encode(map[string]any{
-				"id": 7, "uid": g.uid, "orgId": 1, "name": "querylogs", "type": "mysql", "access": "proxy",
+				"id": 7, "uid": cmp.Or(g.modelUID, g.uid), "orgId": 1, "name": "querylogs", "type": "mysql", "access": "proxy",
 				"url": "db:3306", "user": g.user, "database": "dnslogs", "basicAuth": false,
 				"jsonData": map[string]any{"maxOpenConns": 10}, "secureJsonFields": fields,
 				"version": g.version, "readOnly": g.readOnly,

@@ -87,6 +87,7 @@ func TestGrafanaRefusals(t *testing.T) {
 		"conflict":    {g: &fakeGrafana{token: "tok", uid: "ds", conflict: 1}, want: "409, version conflict"},
 		"missing":     {g: &fakeGrafana{token: "tok", uid: "other"}, want: "no datasource with this uid (404)"},
 		"token":       {g: &fakeGrafana{token: "nope", uid: "ds"}, want: "token was refused (401)"},
+		"uid":         {g: &fakeGrafana{token: "tok", uid: "ds", modelUID: "DS"}, want: "refused (400): uid mismatch"},
 	} {
 		tc.g.secure = map[string]string{}
 		s := grafanaFor(t, tc.g)
@@ -95,15 +96,10 @@ func TestGrafanaRefusals(t *testing.T) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
 	}
-	// 400 and 403 from the PUT itself (a uid Grafana disagrees with; a
-	// token that may read but not write) are findings too.
+	// 403 from the PUT itself (a token that may read but not write).
 	g := &fakeGrafana{token: "tok", uid: "ds", secure: map[string]string{}}
 	s := grafanaFor(t, g)
-	err := s.statusErr("updating", 400, []byte(`{"message":"uid mismatch"}`))
-	if !strings.Contains(err.Error(), "refused (400): uid mismatch") {
-		t.Errorf("400: %v", err)
-	}
-	err = s.statusErr("updating", 403, []byte(`{"message":"You'll need additional permissions"}`))
+	err := s.statusErr("updating", 403, []byte(`{"message":"You'll need additional permissions"}`))
 	if !strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "datasources:write") {
 		t.Errorf("403: %v", err)
 	}

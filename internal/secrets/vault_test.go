@@ -111,7 +111,7 @@ func TestParseStaticCredsRejects(t *testing.T) {
 
 // The API replies labops parses never panic, and a password never lands in
 // an error.
-func FuzzVaultReplies(f *testing.F) {
+func FuzzAPIReplies(f *testing.F) {
 	for _, s := range []string{
 		`{"data":{"username":"u","password":"p","ttl":30,"last_vault_rotation":"2026-11-28T00:00:00Z"}}`,
 		`{"data":{"data":{"password":"p","user":"u"},"metadata":{"version":2}}}`,
@@ -125,6 +125,7 @@ func FuzzVaultReplies(f *testing.F) {
 		parseLogin(b)
 		vaultErrors(b)
 		parseTechnitiumReply("/x", b)
+		grafanaSink{}.statusErr("updating", 400, b)
 		if raw, span, err := topLevelValue(b, "connectionString"); err == nil {
 			if string(b[span[0]:span[1]]) != string(raw) {
 				t.Fatalf("span %v of %q is %q, want %q", span, b, b[span[0]:span[1]], raw)
