@@ -110,8 +110,12 @@ func newRootCommand(app *App) *cobra.Command {
 		Use:   "labops",
 		Short: "The operations layer of a self-hosted cluster",
 		Long: `labops runs the jobs a self-hosted cluster needs and proves them end to end:
-registry integrity, and more domains as they land. Each job runs one-shot
-(labops run JOB, as a Kubernetes CronJob) or scheduled inside labops serve.`,
+registry integrity, retention and mirrors (oci), mail round trips and PROXY
+paths (mail), DNS sync and parity (dns), database backups restored and
+checked (backup), tracker issues handed to coding agents (dispatch), and
+rotated credentials pushed into their consumers (secrets). Each job runs
+one-shot (labops run JOB, as a Kubernetes CronJob) or scheduled inside
+labops serve.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

@@ -52,7 +52,26 @@ password next; MariaDB has no dual passwords, so a consumer is broken from
 that moment until the next sync. labops serve runs the job again just after
 the rotation (after_rotation, default 1m); a CronJob cannot, so the rotation
 time is exported (labops_secret_sync_rotation_timestamp_seconds) and
-LabopsSecretRotatedNotSynced fires when it passed without a sync.`,
+LabopsSecretRotatedNotSynced fires when it passed without a sync.
+
+The job in the config file:
+
+  - name: querylogs-password
+    kind: secret-sync
+    schedule: "0 */6 * * *"
+    spec:
+      state_dir: /var/lib/labops/secrets
+      source:            # one of:
+        file: {password_file: /run/secrets/db/password, username: dns}
+        # vault: {address: URL, token_file: F | kubernetes: {role: R},
+        #         static_creds: {role: R} | kv: {path: P, password_key: K}}
+      sinks:             # each one of technitium, grafana, http:
+        - name: dns1
+          technitium: {url: URL, token_file: F, app: "Query Logs (MySQL)"}
+        - name: grafana
+          grafana: {url: URL, token_file: F, datasource_uid: UID}
+        - name: hook
+          http: {url: URL, body: '{"password": {{json .Password}}}'}`,
 		Example: `  labops secrets sync querylogs-password --config /etc/labops/labops.yaml
   labops secrets sync --force --json`,
 		Args: cobra.MaximumNArgs(1),
