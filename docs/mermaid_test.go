@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/labops/labops/internal/labtest"
+	"github.com/labops/labops/internal/labtest/browser"
 )
 
 var diagramDir = flag.String("diagram-dir", "", "write a PNG of each rendered diagram here, to look at them")
@@ -29,32 +30,8 @@ const mermaidVersion = "11.12.1"
 // the test (fails it under CI=true).
 func needMermaid(t *testing.T) string {
 	t.Helper()
-	var dirs []string
-	if d := os.Getenv("LABOPS_MERMAID"); d != "" {
-		dirs = append(dirs, d)
-	}
-	cache := os.Getenv("LABOPS_CACHE")
-	if cache == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			cache = filepath.Join(home, ".cache", "labops")
-		}
-	}
-	if cache != "" {
-		dirs = append(dirs, filepath.Join(cache, "mermaid-"+mermaidVersion))
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "node_modules", "mermaid", "dist", "mermaid.min.js")
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
-			return p
-		}
-	}
-	msg := fmt.Sprintf("mermaid.min.js not found in %s: install mermaid %s (scripts/test-deps does, with npm; or set LABOPS_MERMAID)",
-		strings.Join(dirs, " or "), mermaidVersion)
-	if labtest.InCI() {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return labtest.NeedCachedFile(t, "LABOPS_MERMAID", "mermaid-"+mermaidVersion,
+		filepath.Join("node_modules", "mermaid", "dist", "mermaid.min.js"), "mermaid "+mermaidVersion+"'s mermaid.min.js")
 }
 
 // diagram is one ```mermaid block and where it is.
@@ -133,7 +110,6 @@ func srcs(ds []diagram) []string {
 // "error: ..." for each.
 func renderMermaid(t *testing.T, sources []string) []string {
 	t.Helper()
-	chromium := labtest.Need(t, "chromium", "chromium")
 	js := needMermaid(t)
 
 	mux := http.NewServeMux()
@@ -150,29 +126,12 @@ func renderMermaid(t *testing.T, sources []string) []string {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("no-proxy-server", true),
-	)
-	defer cancelAlloc() // waits for Chromium to exit, before the temp dir goes
-	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
-	defer cancelBrowser()
+	tab := browser.Start(t, ctx)
 
-	if err := chromedp.Do(browser, chromedp.Navigate(srv.URL+"/")); err != nil {
+	if err := chromedp.Do(tab, chromedp.Navigate(srv.URL+"/")); err != nil {
 		t.Fatalf("loading the page in Chromium: %v", err)
 	}
-	ready, err := chromedp.Run(browser, chromedp.Evaluate[bool](`typeof mermaid === "object" && typeof mermaid.render === "function"`))
+	ready, err := chromedp.Run(tab, chromedp.Evaluate[bool](`typeof mermaid === "object" && typeof mermaid.render === "function"`))
 	if err != nil {
 		t.Fatalf("loading mermaid in Chromium: %v", err)
 	}
@@ -184,12 +143,12 @@ func renderMermaid(t *testing.T, sources []string) []string {
 		id, _ := json.Marshal(fmt.Sprintf("diagram%d", i))
 		text, _ := json.Marshal(src)
 		show := *diagramDir != "" && i > 0
-		res, err := chromedp.Run(browser, chromedp.Evaluate[string](fmt.Sprintf(renderJS, strconv.FormatBool(show), id, text), chromedp.EvalAwaitPromise))
+		res, err := chromedp.Run(tab, chromedp.Evaluate[string](fmt.Sprintf(renderJS, strconv.FormatBool(show), id, text), chromedp.EvalAwaitPromise))
 		if err != nil {
 			t.Fatalf("rendering diagram %d in Chromium: %v", i, err)
 		}
 		if show && res == "ok" {
-			png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
+			png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
 			if err != nil {
 				t.Fatalf("screenshot of diagram %d: %v", i, err)
 			}

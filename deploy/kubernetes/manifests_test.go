@@ -42,25 +42,7 @@ const kustomizeVersion = "5.7.1"
 // the test (fails it under CI=true).
 func needKustomize(t *testing.T) string {
 	t.Helper()
-	var cands []string
-	if p := os.Getenv("LABOPS_KUSTOMIZE"); p != "" {
-		cands = append(cands, p)
-	}
-	cache := os.Getenv("LABOPS_CACHE")
-	if cache == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			cache = filepath.Join(home, ".cache", "labops")
-		}
-	}
-	if cache != "" {
-		cands = append(cands, filepath.Join(cache, "kustomize-"+kustomizeVersion))
-	}
-	for _, p := range cands {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return labtest.Need(t, "kustomize", "kustomize "+kustomizeVersion+" into $LABOPS_CACHE/kustomize-"+kustomizeVersion+" or set LABOPS_KUSTOMIZE")
+	return labtest.NeedCached(t, "LABOPS_KUSTOMIZE", "kustomize-"+kustomizeVersion, "kustomize", "kustomize "+kustomizeVersion)
 }
 
 // object is one object of a build, decoded into its API type.

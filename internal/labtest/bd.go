@@ -3,9 +3,7 @@ package labtest
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -17,25 +15,7 @@ const BdVersion = "1.0.5"
 // builds, or bd on PATH; else it skips the test (fails it under CI=true).
 func NeedBd(t testing.TB) string {
 	t.Helper()
-	var cands []string
-	if p := os.Getenv("LABOPS_BD"); p != "" {
-		cands = append(cands, p)
-	}
-	cache := os.Getenv("LABOPS_CACHE")
-	if cache == "" {
-		if home, err := os.UserHomeDir(); err == nil {
-			cache = filepath.Join(home, ".cache", "labops")
-		}
-	}
-	if cache != "" {
-		cands = append(cands, filepath.Join(cache, "bd-"+BdVersion))
-	}
-	for _, p := range cands {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return Need(t, "bd", "beads "+BdVersion+" (scripts/test-deps builds it into $LABOPS_CACHE/bd-"+BdVersion+"; or set LABOPS_BD)")
+	return NeedCached(t, "LABOPS_BD", "bd-"+BdVersion, "bd", "beads "+BdVersion)
 }
 
 // BdWorkspace is a throwaway beads workspace: a local git repository with

@@ -54,19 +54,8 @@ type Gitea struct {
 // gitea-1.22.6 in ${LABOPS_CACHE:-$HOME/.cache/labops}, where
 // scripts/test-deps builds it; "" when there is none.
 func GiteaBinary() string {
-	p := os.Getenv("LABOPS_GITEA")
-	if p == "" {
-		cache := os.Getenv("LABOPS_CACHE")
-		if cache == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return ""
-			}
-			cache = filepath.Join(home, ".cache", "labops")
-		}
-		p = filepath.Join(cache, "gitea-"+GiteaVersion)
-	}
-	if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+	p, _ := Cached("LABOPS_GITEA", "gitea-"+GiteaVersion, "")
+	if fi, err := os.Stat(p); p == "" || err != nil || fi.Mode()&0o111 == 0 {
 		return ""
 	}
 	return p

@@ -14,7 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/labops/labops/internal/job"
-	"github.com/labops/labops/internal/labtest"
+	"github.com/labops/labops/internal/labtest/browser"
 	"github.com/labops/labops/internal/schedule"
 	"github.com/labops/labops/internal/store"
 	"github.com/labops/labops/internal/web"
@@ -26,7 +26,6 @@ var screenshotDir = flag.String("screenshot-dir", "", "keep the browser test's s
 // real store and a real scheduler: it loads the index, presses "Run now"
 // and waits for the new run's finding to appear.
 func TestBrowserRunNow(t *testing.T) {
-	chromium := labtest.Need(t, "chromium", "chromium")
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 
@@ -70,32 +69,14 @@ func TestBrowserRunNow(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("no-proxy-server", true),
-	)
-	defer cancelAlloc() // waits for Chromium to exit, before the temp dirs go
-	browser, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithErrorf(t.Logf))
-	defer cancelBrowser()
+	tab := browser.Start(t, ctx, chromedp.WindowSize(1280, 900))
 
 	button := chromedp.CSS(`button[data-job="registry-probe"]`)
 	finding := chromedp.Search(`//td[contains(@class, "subject")][contains(., "` + subject + `")]`)
-	if err := chromedp.Do(browser, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(button)); err != nil {
+	if err := chromedp.Do(tab, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(button)); err != nil {
 		t.Fatalf("loading the index: %v", err)
 	}
-	before, err := chromedp.Run(browser, chromedp.Text(chromedp.CSS("main")))
+	before, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS("main")))
 	if err != nil {
 		t.Fatalf("reading the index: %v", err)
 	}
@@ -104,17 +85,17 @@ func TestBrowserRunNow(t *testing.T) {
 	}
 
 	// The POST redirects to the job page, which refreshes until the run is there.
-	if err := chromedp.Do(browser, chromedp.Click(button), chromedp.WaitVisible(finding)); err != nil {
+	if err := chromedp.Do(tab, chromedp.Click(button), chromedp.WaitVisible(finding)); err != nil {
 		t.Fatalf("pressing run now and waiting for the run: %v", err)
 	}
-	jobPage, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
+	jobPage, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot of the job page: %v", err)
 	}
-	if err := chromedp.Do(browser, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(finding)); err != nil {
+	if err := chromedp.Do(tab, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(finding)); err != nil {
 		t.Fatalf("the index does not show the new run's finding: %v", err)
 	}
-	index, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
+	index, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot of the index: %v", err)
 	}
