@@ -70,14 +70,9 @@ func (o *dispatchReapOptions) run(cmd *cobra.Command, app *App, args []string) e
 	defer cancel()
 	r.Logger = app.Logger.With("job", name)
 	rep := r.Run(ctx)
-	if o.json {
-		if err := writeJSON(app.Stdout, rep); err != nil {
-			return err
-		}
-	} else {
-		writeReapText(app.Stdout, rep)
-	}
-	return exitWith(job.ExitCode(rep.Result().Status))
+	res := rep.Result()
+	text := func(w io.Writer) { writeReapText(w, rep) }
+	return app.printReport(textAndJSON{rep, text}, o.json, res.Status, "the reaper pass is incomplete", res.Error)
 }
 
 func writeReapText(w io.Writer, r *dispatch.ReapReport) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/labops/labops/internal/config"
 	"github.com/labops/labops/internal/dispatch"
-	"github.com/labops/labops/internal/job"
 )
 
 type dispatchRunOptions struct {
@@ -62,14 +61,9 @@ func (o *dispatchRunOptions) run(cmd *cobra.Command, app *App, args []string) er
 	defer cancel()
 	d.Logger = app.Logger.With("job", name)
 	rep := d.Run(ctx)
-	if o.json {
-		if err := writeJSON(app.Stdout, rep); err != nil {
-			return err
-		}
-	} else {
-		writeRunText(app.Stdout, rep)
-	}
-	return exitWith(job.ExitCode(rep.Result().Status))
+	res := rep.Result()
+	text := func(w io.Writer) { writeRunText(w, rep) }
+	return app.printReport(textAndJSON{rep, text}, o.json, res.Status, "the dispatch pass is incomplete", res.Error)
 }
 
 func writeRunText(w io.Writer, r *dispatch.RunReport) {

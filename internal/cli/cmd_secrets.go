@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"time"
 
@@ -104,18 +103,5 @@ func (o *secretsSyncOptions) run(cmd *cobra.Command, app *App, args []string) er
 	defer cancel()
 	rep := sy.Run(ctx)
 	res := rep.Result()
-	return app.printReport(secretsReport{rep}, o.json, res.Status, "the sync is incomplete", res.Error)
-}
-
-type secretsReport struct{ *secrets.Report }
-
-func (r secretsReport) WriteText(w io.Writer) error {
-	_, err := io.WriteString(w, r.Text())
-	return err
-}
-
-func (r secretsReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r.Report)
+	return app.printReport(textAndJSON{rep, func(w io.Writer) { io.WriteString(w, rep.Text()) }}, o.json, res.Status, "the sync is incomplete", res.Error)
 }

@@ -31,3 +31,13 @@ func (app *App) printReport(r report, asJSON bool, status job.Status, incomplete
 	}
 	return exitWith(job.ExitCode(status))
 }
+
+// textAndJSON is a report made of a value (its JSON form) and a function
+// writing its human form, for reports that have no methods of their own.
+type textAndJSON struct {
+	v    any
+	text func(w io.Writer)
+}
+
+func (r textAndJSON) WriteText(w io.Writer) error { r.text(w); return nil }
+func (r textAndJSON) WriteJSON(w io.Writer) error { return writeJSON(w, r.v) }
