@@ -96,48 +96,20 @@ var (
 
 // Kind is the backup job kind.
 func Kind() job.Kind {
-	return job.Kind{
-		Name:    "backup",
-		Summary: "dump every database of PostgreSQL and MySQL/MariaDB servers, checksummed, kept by GFS retention",
-		Metrics: job.MetricsOf(NewRunMetrics),
-		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
-			var spec Spec
-			if err := decode(&spec); err != nil {
-				return nil, err
-			}
-			if err := spec.Validate(); err != nil {
-				return nil, err
-			}
-			m, err := NewRunMetrics(deps.Registerer)
-			if err != nil {
-				return nil, err
-			}
+	return job.NewCheckedKind("backup",
+		"dump every database of PostgreSQL and MySQL/MariaDB servers, checksummed, kept by GFS retention",
+		NewRunMetrics, func(spec Spec, m *Metrics, deps job.Deps) (*RunJob, error) {
 			return &RunJob{spec: spec, deps: deps, metrics: m}, nil
-		},
-	}
+		})
 }
 
 // VerifyKind is the backup-verify job kind.
 func VerifyKind() job.Kind {
-	return job.Kind{
-		Name:    "backup-verify",
-		Summary: "restore the newest dump of each database into a scratch database and compare its row counts",
-		Metrics: job.MetricsOf(NewVerifyMetrics),
-		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
-			var spec Spec
-			if err := decode(&spec); err != nil {
-				return nil, err
-			}
-			if err := spec.Validate(); err != nil {
-				return nil, err
-			}
-			m, err := NewVerifyMetrics(deps.Registerer)
-			if err != nil {
-				return nil, err
-			}
+	return job.NewCheckedKind("backup-verify",
+		"restore the newest dump of each database into a scratch database and compare its row counts",
+		NewVerifyMetrics, func(spec Spec, m *Metrics, deps job.Deps) (*VerifyJob, error) {
 			return &VerifyJob{spec: spec, deps: deps, metrics: m}, nil
-		},
-	}
+		})
 }
 
 func (j *RunJob) Run(ctx context.Context, log *slog.Logger) job.Result {

@@ -100,23 +100,10 @@ func (s FallbackSpec) Options() (FallbackOptions, error) {
 
 // FallbackKind is the dns-fallback job kind.
 func FallbackKind() job.Kind {
-	return job.Kind{
-		Name:    "dns-fallback",
-		Summary: "prove each resolver answers and a client falls back past an unreachable first resolver within a bound",
-		Metrics: job.MetricsOf(NewFallbackMetrics),
-		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
-			var spec FallbackSpec
-			if err := decode(&spec); err != nil {
-				return nil, err
-			}
-			if err := spec.Validate(); err != nil {
-				return nil, err
-			}
-			m, err := NewFallbackMetrics(deps.Registerer)
-			if err != nil {
-				return nil, err
-			}
-			return job.Func(func(ctx context.Context, log *slog.Logger) job.Result {
+	return job.NewCheckedKind("dns-fallback",
+		"prove each resolver answers and a client falls back past an unreachable first resolver within a bound",
+		NewFallbackMetrics, func(spec FallbackSpec, m *FallbackMetrics, deps job.Deps) (job.Func, error) {
+			return func(ctx context.Context, log *slog.Logger) job.Result {
 				o, err := spec.Options()
 				if err != nil {
 					now := time.Now()
@@ -127,9 +114,8 @@ func FallbackKind() job.Kind {
 				m.Observe(rep)
 				log.Info("dns fallback done", "status", rep.Status, "drill_ok", rep.DrillOK, "drill_took", rep.DrillTook)
 				return rep.Result()
-			}), nil
-		},
-	}
+			}, nil
+		})
 }
 
 // FallbackMetrics are the gauges of the last fallback run; resolver

@@ -82,26 +82,13 @@ func (s TSIGCheckSpec) Targets() ([]TSIGTarget, time.Duration, error) {
 
 // TSIGCheckKind is the dns-tsigcheck job kind.
 func TSIGCheckKind() job.Kind {
-	return job.Kind{
-		Name:    "dns-tsigcheck",
-		Summary: "prove each zone accepts updates signed with its TSIG key and refuses unsigned or wrongly signed ones",
-		Metrics: job.MetricsOf(NewTSIGMetrics),
-		New: func(decode func(v any) error, deps job.Deps) (job.Job, error) {
-			var spec TSIGCheckSpec
-			if err := decode(&spec); err != nil {
-				return nil, err
-			}
-			if err := spec.Validate(); err != nil {
-				return nil, err
-			}
-			m, err := NewTSIGMetrics(deps.Registerer)
-			if err != nil {
-				return nil, err
-			}
+	return job.NewCheckedKind("dns-tsigcheck",
+		"prove each zone accepts updates signed with its TSIG key and refuses unsigned or wrongly signed ones",
+		NewTSIGMetrics, func(spec TSIGCheckSpec, m *TSIGMetrics, deps job.Deps) (job.Func, error) {
 			if deps.Now == nil {
 				deps.Now = time.Now
 			}
-			return job.Func(func(ctx context.Context, log *slog.Logger) job.Result {
+			return func(ctx context.Context, log *slog.Logger) job.Result {
 				start := deps.Now()
 				targets, timeout, err := spec.Targets()
 				if err != nil {
@@ -111,9 +98,8 @@ func TSIGCheckKind() job.Kind {
 				m.Observe(rep)
 				log.Info("dns tsigcheck done", "status", rep.Status, "zones", len(rep.Zones), "findings", len(rep.Findings))
 				return rep.Result()
-			}), nil
-		},
-	}
+			}, nil
+		})
 }
 
 // TSIGMetrics are the gauges of the last tsigcheck run; server and zone

@@ -80,3 +80,24 @@ func NewKind[S any, J Job](name, summary string, build func(S, Deps) (J, error))
 		},
 	}
 }
+
+// Validator is a spec that can list its own problems (a config.Problems).
+type Validator interface{ Validate() error }
+
+// NewCheckedKind is NewKind for the common shape: the decoded spec is
+// validated, the kind's metrics are registered with newMetrics (which also
+// becomes the kind's Metrics, for the reference in docs/), and build gets
+// the spec, the metrics and the dependencies.
+func NewCheckedKind[S Validator, M any, J Job](name, summary string, newMetrics func(prometheus.Registerer) (M, error), build func(S, M, Deps) (J, error)) Kind {
+	return NewKind(name, summary, func(spec S, deps Deps) (J, error) {
+		var zero J
+		if err := spec.Validate(); err != nil {
+			return zero, err
+		}
+		m, err := newMetrics(deps.Registerer)
+		if err != nil {
+			return zero, err
+		}
+		return build(spec, m, deps)
+	}).WithMetrics(MetricsOf(newMetrics))
+}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/labops/labops/internal/job"
 )
 
@@ -40,5 +42,42 @@ func TestNewKindDecodesAndBuilds(t *testing.T) {
 	errDecode := errors.New("unknown field")
 	if j, err := k.New(func(any) error { return errDecode }, job.Deps{}); !errors.Is(err, errDecode) || j != nil {
 		t.Errorf("New with a decode error = %#v, %v", j, err)
+	}
+}
+
+type checkedSpec struct{ Target string }
+
+func (s checkedSpec) Validate() error {
+	if s.Target == "" {
+		return errors.New("target: required")
+	}
+	return nil
+}
+
+func TestNewCheckedKindValidatesAndRegisters(t *testing.T) {
+	t.Parallel()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "fake_gauge", Help: "x"})
+	newMetrics := func(reg prometheus.Registerer) (prometheus.Gauge, error) { return g, reg.Register(g) }
+	k := job.NewCheckedKind("fake", "a fake", newMetrics, func(s checkedSpec, m prometheus.Gauge, _ job.Deps) (*fakeJob, error) {
+		if m != g {
+			t.Error("build did not get the metrics")
+		}
+		return &fakeJob{target: s.Target}, nil
+	})
+	decodeTo := func(target string) func(any) error {
+		return func(v any) error { v.(*checkedSpec).Target = target; return nil }
+	}
+	if j, err := k.New(decodeTo(""), job.Deps{Registerer: prometheus.NewRegistry()}); err == nil || j != nil {
+		t.Errorf("an invalid spec built %#v, %v", j, err)
+	}
+	reg := prometheus.NewRegistry()
+	if j, err := k.New(decodeTo("x"), job.Deps{Registerer: reg}); err != nil || j.(*fakeJob).target != "x" {
+		t.Fatalf("New = %v, %v", j, err)
+	}
+	if n, _ := reg.Gather(); len(n) != 1 {
+		t.Errorf("New registered %d metric families, want 1", len(n))
+	}
+	if err := k.Metrics(prometheus.NewRegistry()); err != nil {
+		t.Errorf("Metrics: %v", err)
 	}
 }

@@ -12,14 +12,10 @@ import (
 
 // Kind is the secret-sync job kind: a scheduled `secrets sync`.
 func Kind() job.Kind {
-	return job.NewKind("secret-sync",
+	return job.NewCheckedKind("secret-sync",
 		"push a rotated credential into each consumer when it changed, then verify the consumer works with it",
-		func(spec Spec, deps job.Deps) (job.Func, error) {
+		NewMetrics, func(spec Spec, m *Metrics, deps job.Deps) (job.Func, error) {
 			sy, err := spec.Syncer(deps.Name)
-			if err != nil {
-				return nil, err
-			}
-			m, err := NewMetrics(deps.Registerer)
 			if err != nil {
 				return nil, err
 			}
@@ -30,7 +26,7 @@ func Kind() job.Kind {
 				m.Observe(rep, len(sy.Sinks))
 				return rep.Result()
 			}, nil
-		}).WithMetrics(job.MetricsOf(NewMetrics))
+		})
 }
 
 // Metrics are the gauges of the last sync. They carry no job label: the
