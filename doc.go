@@ -12,6 +12,7 @@
 //	internal/store     run history in SQLite (pure Go)
 //	internal/web       the status page, /metrics, /healthz
 //	internal/push      Pushgateway and Uptime Kuma pushes for one-shot runs
+//	internal/atomicfile small files replaced whole or not at all (manifests, sidecars, state)
 //	internal/lab       the embedded lab serve starts without a config
 //	internal/labtest   starts real servers (registry:2, Gitea, mail, DNS, ...) for tests
 //	internal/oci       registries: check, scan, gc-preflight, retain, mirror, archive

@@ -115,37 +115,6 @@ func ListDumps(dir string) ([]DumpFile, error) {
 	return out, nil
 }
 
-// writeAtomic writes data to path through a temp file in the same
-// directory, fsynced and renamed.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // fileSHA256 reads path through.
 func fileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
@@ -211,7 +180,7 @@ func removeDump(path string) error {
 const staleTempAge = 24 * time.Hour
 
 // removeStaleTemps deletes temp files of dumps (".<stamp>.<ext>.tmp-*",
-// the names writeDump and writeAtomic create) older than staleTempAge in
+// the names writeDump and atomicfile.Write create) older than staleTempAge in
 // dir, and returns what it removed.
 func removeStaleTemps(dir string, now time.Time) ([]string, error) {
 	ents, err := os.ReadDir(dir)

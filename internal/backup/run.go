@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/labops/labops/internal/atomicfile"
 	"github.com/labops/labops/internal/job"
 )
 
@@ -245,16 +246,16 @@ func writeDump(ctx context.Context, root string, t task, stamp time.Time) (strin
 	if err != nil {
 		return "", Manifest{}, err
 	}
-	if err := writeAtomic(final+".json", mb); err != nil {
+	if err := atomicfile.Write(final+".json", mb); err != nil {
 		return "", Manifest{}, fmt.Errorf("writing manifest: %w", err)
 	}
-	if err := writeAtomic(final+".sha256", sidecar(m.SHA256, name)); err != nil {
+	if err := atomicfile.Write(final+".sha256", sidecar(m.SHA256, name)); err != nil {
 		return "", Manifest{}, fmt.Errorf("writing checksum: %w", err)
 	}
 	if err := os.Rename(f.Name(), final); err != nil {
 		return "", Manifest{}, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := atomicfile.SyncDir(dir); err != nil {
 		return "", Manifest{}, err
 	}
 	return final, m, nil

@@ -157,7 +157,7 @@ func (a *archiver) run(ctx context.Context, res *ArchiveResult) error {
 	res.Verified = true
 
 	side := name + sidecarExt
-	if err := writeFileAtomic(a.opts.Dir, side, []byte(sidecarLine(sum, name))); err != nil {
+	if err := writeSidecar(a.opts.Dir, side, sum, name); err != nil {
 		return &localError{err}
 	}
 	if err := os.Rename(tmp, final); err != nil {

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/labops/labops/internal/atomicfile"
 )
 
 // The files of an archive directory. Each archive is
@@ -155,7 +157,7 @@ func pruneArchives(dir, repo string, keep int, keepName string) (pruned []string
 		excess--
 	}
 	if len(pruned) > 0 {
-		if err := syncDir(dir); err != nil {
+		if err := atomicfile.SyncDir(dir); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -198,31 +200,6 @@ func removeStaleTemps(dir, repo string, now time.Time) []string {
 	return removed
 }
 
-// writeFileAtomic writes data to dir/name through a synced temp file
-// renamed over it.
-func writeFileAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	return nil
-}
-
 // pointLatest makes dir/latest a symlink to name, atomically: a new
 // symlink under a temp name, renamed over the old one.
 func pointLatest(dir, name string) error {
@@ -234,18 +211,13 @@ func pointLatest(dir, name string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("updating %s: %w", LatestLink, err)
 	}
-	return syncDir(dir)
+	return atomicfile.SyncDir(dir)
 }
 
-// syncDir makes renames and removals in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
+// writeSidecar writes dir/side, the sha256sum line of the archive name.
+func writeSidecar(dir, side, sum, name string) error {
+	if err := atomicfile.Write(filepath.Join(dir, side), []byte(sidecarLine(sum, name))); err != nil {
+		return fmt.Errorf("writing %s: %w", side, err)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/labops/labops/internal/atomicfile"
 )
 
 // State is the state dir: a random key, and per job the keyed hash of what
@@ -39,7 +41,7 @@ func OpenState(dir string) (*State, error) {
 		if _, err := rand.Read(key); err != nil {
 			return nil, fmt.Errorf("state dir: making a key: %w", err)
 		}
-		if err := writeFileAtomic(path, key); err != nil {
+		if err := atomicfile.Write(path, key); err != nil {
 			return nil, fmt.Errorf("state dir: %w", err)
 		}
 	} else if err != nil {
@@ -105,44 +107,8 @@ func (s *State) Save(job string, sinks map[string]string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes path through a temp file, fsync and rename, then
-// syncs the directory, so a crash leaves the old file or the new one.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
