@@ -82,25 +82,18 @@ func ArchiveKind() job.Kind {
 
 // ArchiveJob is a configured oci-archive job.
 type ArchiveJob struct {
-	cfg     archiveConfig
-	deps    job.Deps
-	metrics *archiveMetrics
+	configured[archiveConfig, *archiveMetrics]
 }
 
 var _ job.Job = (*ArchiveJob)(nil)
 
 // NewArchiveJob validates spec and registers the job's metrics.
 func NewArchiveJob(spec ArchiveSpec, deps job.Deps) (*ArchiveJob, error) {
-	cfg, err := spec.validate()
+	c, err := configure(spec.validate, deps, newArchiveMetrics)
 	if err != nil {
 		return nil, err
 	}
-	deps = jobDeps(deps)
-	m, err := newArchiveMetrics(deps.Registerer)
-	if err != nil {
-		return nil, err
-	}
-	return &ArchiveJob{cfg: cfg, deps: deps, metrics: m}, nil
+	return &ArchiveJob{c}, nil
 }
 
 // Run archives the image once. The password is read from its file now.

@@ -120,6 +120,29 @@ func jobDeps(deps job.Deps) job.Deps {
 	return deps
 }
 
+// configured is what every oci job holds: its validated config, its deps
+// (filled in by jobDeps) and its metrics.
+type configured[C, M any] struct {
+	cfg     C
+	deps    job.Deps
+	metrics M
+}
+
+// configure validates a job's spec and registers its metrics: the
+// constructor every oci kind shares.
+func configure[C, M any](validate func() (C, error), deps job.Deps, newMetrics func(prometheus.Registerer) (M, error)) (configured[C, M], error) {
+	cfg, err := validate()
+	if err != nil {
+		return configured[C, M]{}, err
+	}
+	deps = jobDeps(deps)
+	m, err := newMetrics(deps.Registerer)
+	if err != nil {
+		return configured[C, M]{}, err
+	}
+	return configured[C, M]{cfg: cfg, deps: deps, metrics: m}, nil
+}
+
 // registerMetrics registers each of a job's collectors with reg (none
 // without one). A collector already registered under the same name, by an
 // earlier job of the same kind, is adopted in its place, so that jobs of

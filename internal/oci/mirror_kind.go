@@ -97,25 +97,18 @@ func MirrorKind() job.Kind {
 
 // MirrorJob is a configured oci-mirror job.
 type MirrorJob struct {
-	cfg     mirrorConfig
-	deps    job.Deps
-	metrics *mirrorMetrics
+	configured[mirrorConfig, *mirrorMetrics]
 }
 
 var _ job.Job = (*MirrorJob)(nil)
 
 // NewMirrorJob validates spec and registers the job's metrics.
 func NewMirrorJob(spec MirrorSpec, deps job.Deps) (*MirrorJob, error) {
-	cfg, err := spec.validate()
+	c, err := configure(spec.validate, deps, newMirrorMetrics)
 	if err != nil {
 		return nil, err
 	}
-	deps = jobDeps(deps)
-	m, err := newMirrorMetrics(deps.Registerer)
-	if err != nil {
-		return nil, err
-	}
-	return &MirrorJob{cfg: cfg, deps: deps, metrics: m}, nil
+	return &MirrorJob{c}, nil
 }
 
 // endpointClient builds one side's client; the password is read now, so

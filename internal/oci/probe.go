@@ -60,25 +60,18 @@ func ProbeKind() job.Kind {
 
 // Probe is a configured oci-probe job.
 type Probe struct {
-	cfg     probeConfig
-	deps    job.Deps
-	metrics *probeMetrics
+	configured[probeConfig, *probeMetrics]
 }
 
 var _ job.Job = (*Probe)(nil)
 
 // NewProbe validates spec and registers the probe's metrics.
 func NewProbe(spec ProbeSpec, deps job.Deps) (*Probe, error) {
-	cfg, err := spec.validate()
+	c, err := configure(spec.validate, deps, newProbeMetrics)
 	if err != nil {
 		return nil, err
 	}
-	deps = jobDeps(deps)
-	m, err := newProbeMetrics(deps.Registerer)
-	if err != nil {
-		return nil, err
-	}
-	return &Probe{cfg: cfg, deps: deps, metrics: m}, nil
+	return &Probe{c}, nil
 }
 
 // Run checks the registry once. The password is read from its file now,

@@ -173,25 +173,18 @@ func RetentionKind() job.Kind {
 
 // Retention is a configured oci-retention job.
 type Retention struct {
-	cfg     retentionConfig
-	deps    job.Deps
-	metrics *retentionMetrics
+	configured[retentionConfig, *retentionMetrics]
 }
 
 var _ job.Job = (*Retention)(nil)
 
 // NewRetention validates spec and registers the job's metrics.
 func NewRetention(spec RetentionSpec, deps job.Deps) (*Retention, error) {
-	cfg, err := spec.validate()
+	c, err := configure(spec.validate, deps, newRetentionMetrics)
 	if err != nil {
 		return nil, err
 	}
-	deps = jobDeps(deps)
-	m, err := newRetentionMetrics(deps.Registerer)
-	if err != nil {
-		return nil, err
-	}
-	return &Retention{cfg: cfg, deps: deps, metrics: m}, nil
+	return &Retention{c}, nil
 }
 
 // Run plans once and, with apply, deletes and re-checks. Secrets are read
