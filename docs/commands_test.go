@@ -12,12 +12,6 @@ import (
 	"github.com/labops/labops/internal/cli"
 )
 
-// pendingCommands are commands the docs describe before they are part of
-// the binary; a line naming one is checked only once the command exists.
-var pendingCommands = map[string]string{
-	"secrets sync": "internal/secrets and internal/cli/cmd_secrets.go are being built",
-}
-
 var (
 	// A labops command line in a code span, a shell block or a diagram
 	// label ends at a tag, a quote, a bracket, a comment or the line's end.
@@ -76,30 +70,14 @@ func TestCommandLines(t *testing.T) {
 		}
 		for _, c := range commandLines(string(b)) {
 			n++
-			err := cli.CheckArgs(c.Args)
-			if err == nil {
-				continue
+			if err := cli.CheckArgs(c.Args); err != nil {
+				t.Errorf("%s:%d: labops %s: %v", displayPath(f), c.Line, strings.Join(c.Args, " "), err)
 			}
-			if why, ok := pending(c.Args); ok {
-				t.Logf("%s:%d: labops %s: not checked yet (%s): %v", displayPath(f), c.Line, strings.Join(c.Args, " "), why, err)
-				continue
-			}
-			t.Errorf("%s:%d: labops %s: %v", displayPath(f), c.Line, strings.Join(c.Args, " "), err)
 		}
 	}
 	if n == 0 {
 		t.Error("found no labops command lines in docs/*.md: the extraction is broken")
 	}
-}
-
-func pending(args []string) (string, bool) {
-	line := strings.Join(args, " ")
-	for p, why := range pendingCommands {
-		if line == p || strings.HasPrefix(line, p+" ") {
-			return why, true
-		}
-	}
-	return "", false
 }
 
 func TestCommandLinesExtraction(t *testing.T) {

@@ -21,13 +21,6 @@ import (
 // runbook_url points at, and README.md, their index.
 var runbookDir = filepath.Join("..", "..", "docs", "runbooks")
 
-// pendingAlerts are alerts whose runbooks are written before their rules
-// land in labops.rules.yml (the secret-sync kind is being built), with the
-// severity they will have. TEMPORARY: a name here only excuses its runbook
-// from having a rule while the rules file lacks it; once the rule exists it
-// is checked like every other. Delete each entry when its rule lands.
-var pendingAlerts = map[string]string{}
-
 // runbookSections are the headings every runbook has, in this order.
 var runbookSections = []string{"Meaning", "Impact", "Diagnosis", "Mitigation", "False positives"}
 
@@ -124,20 +117,8 @@ func TestEveryAlertHasARunbook(t *testing.T) {
 		}
 	}
 	for name, p := range files {
-		if _, ok := defined[name]; ok {
-			continue
-		}
-		if _, ok := pendingAlerts[name]; ok {
-			continue
-		}
-		t.Errorf("%s is named after no alert in %s: rename or delete it with its alert", p, rulesFile)
-	}
-	for name := range pendingAlerts {
-		if _, ok := defined[name]; ok {
-			t.Logf("%s is in %s now: delete it from pendingAlerts", name, rulesFile)
-		}
-		if _, ok := files[name]; !ok {
-			t.Errorf("pending alert %s has no runbook", name)
+		if _, ok := defined[name]; !ok {
+			t.Errorf("%s is named after no alert in %s: rename or delete it with its alert", p, rulesFile)
 		}
 	}
 }
@@ -147,9 +128,6 @@ var alertName = regexp.MustCompile(`\bLabops[A-Z][A-Za-z0-9]*\b`)
 // The index lists every alert once, with the severity its rule gives it.
 func TestRunbookIndexListsEveryAlertOnce(t *testing.T) {
 	severity := map[string]string{}
-	for name, sev := range pendingAlerts {
-		severity[name] = sev
-	}
 	for name, r := range alerts(t) {
 		severity[name] = r.Labels["severity"]
 	}
@@ -285,13 +263,8 @@ func TestRunbookCommandsAreValid(t *testing.T) {
 				if len(words) == 0 || words[0] != "labops" {
 					continue
 				}
-				err := cli.CheckArgs(words[1:])
-				if err != nil && notYetACommand(err) {
-					t.Logf("%s:%d: not checked until `labops secrets` exists: %s", p, sc.line, sc.text)
-					continue
-				}
 				checked++
-				if err != nil {
+				if err := cli.CheckArgs(words[1:]); err != nil {
 					t.Errorf("%s:%d: %v\n\t%s", p, sc.line, err, sc.text)
 				}
 			}
@@ -300,12 +273,6 @@ func TestRunbookCommandsAreValid(t *testing.T) {
 	if checked == 0 {
 		t.Errorf("no labops command found in the sh blocks of %s", runbookDir)
 	}
-}
-
-// notYetACommand excuses `labops secrets ...`, the command of the pending
-// secret-sync alerts, only while the CLI lacks it and alerts are pending.
-func notYetACommand(err error) bool {
-	return len(pendingAlerts) > 0 && strings.Contains(err.Error(), `unknown command "secrets"`)
 }
 
 // shellCommands splits one shell line into the words of each simple
