@@ -1,28 +1,24 @@
 // Command backup benchmarks `labops backup run` against the same dumps run
-// one after another by a shell loop of pg_dump -Fc, on one throwaway
-// PostgreSQL 15 with 8 databases of about 100 MB in all, in the same run:
-// labops' overhead over the dump tool's own time (labops with parallel 1
-// against the loop) and its gain from parallelism (parallel N against the
-// loop). See README.md.
+// one after another by a shell loop of the server's own dump tool, on a
+// throwaway PostgreSQL 15 (pg_dump -Fc), a throwaway MariaDB 10.11
+// (mariadb-dump --single-transaction) or both, each with 8 databases of
+// about 100 MB in all: labops' overhead over the dump tool's own time
+// (labops with parallel 1 against the loop) and its gain from parallelism
+// (parallel N against the loop). See README.md.
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/labops/labops/internal/labtest"
 )
 
 func main() {
@@ -32,16 +28,22 @@ func main() {
 	flag.IntVar(&o.parallel, "parallel", 4, "labops backup run's parallelism for the parallel run")
 	flag.IntVar(&o.runs, "runs", 2, "runs of each (at least 2): the first warms the caches, the median of the rest is reported")
 	flag.StringVar(&o.labopsBin, "labops", "", "labops binary (default: go build ./cmd/labops)")
+	engine := flag.String("engine", "both", "servers to benchmark: postgres, mariadb or both (one after the other)")
 	flag.Parse()
 	if o.runs < 2 {
 		fmt.Fprintln(os.Stderr, "backup: -runs must be at least 2")
+		os.Exit(2)
+	}
+	engines := map[string][]string{"postgres": {"postgres"}, "mariadb": {"mariadb"}, "both": {"postgres", "mariadb"}}[*engine]
+	if engines == nil {
+		fmt.Fprintf(os.Stderr, "backup: -engine %q: want postgres, mariadb or both\n", *engine)
 		os.Exit(2)
 	}
 	tb := &commandTB{}
 	code := 0
 	func() {
 		defer tb.cleanup()
-		if err := bench(context.Background(), tb, o); err != nil {
+		if err := bench(context.Background(), tb, o, engines); err != nil {
 			fmt.Fprintln(os.Stderr, "backup:", err)
 			code = 1
 		}
@@ -54,7 +56,13 @@ type options struct {
 	labopsBin                 string
 }
 
-func bench(ctx context.Context, tb *commandTB, o options) error {
+// benchers run one engine's half: start the server, seed it, race.
+var benchers = map[string]func(context.Context, *commandTB, options, string) error{
+	"postgres": benchPostgres,
+	"mariadb":  benchMariaDB,
+}
+
+func bench(ctx context.Context, tb *commandTB, o options, engines []string) error {
 	work, err := os.MkdirTemp("", "backup-bench-")
 	if err != nil {
 		return err
@@ -66,53 +74,47 @@ func bench(ctx context.Context, tb *commandTB, o options) error {
 			return fmt.Errorf("go build ./cmd/labops: %v\n%s", err, out)
 		}
 	}
-	pg := labtest.StartPostgres(tb)
-	dbs, bytes, err := seed(ctx, pg, o)
-	if err != nil {
-		return err
+	for i, e := range engines {
+		if i > 0 {
+			fmt.Println()
+		}
+		dir := filepath.Join(work, e)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		if err := benchers[e](ctx, tb, o, dir); err != nil {
+			return fmt.Errorf("%s: %w", e, err)
+		}
 	}
-	fmt.Printf("PostgreSQL 15 on %s: %d databases, %d rows each, %.0f MB of table and index in all\n",
-		pg.Addr(), len(dbs), o.rows, float64(bytes)/1e6)
+	return nil
+}
 
-	pwfile := filepath.Join(work, "pw")
-	os.WriteFile(pwfile, []byte(pg.Password+"\n"), 0o600)
-	pgpass := filepath.Join(work, "pgpass")
-	os.WriteFile(pgpass, []byte("*:*:*:*:"+pg.Password+"\n"), 0o600)
-	config := func(parallel int) string {
-		p := filepath.Join(work, fmt.Sprintf("labops-%d.yaml", parallel))
-		os.WriteFile(p, []byte(fmt.Sprintf(`jobs:
-  - name: db-backup
-    kind: backup
-    spec:
-      root: %s
-      parallel: %d
-      servers:
-        - {name: pg, type: postgres, host: %s, port: %d, user: %s, password_file: %s, bin_dir: %s}
-`, filepath.Join(work, "labops-dumps"), parallel, pg.Host, pg.Port, pg.User, pwfile, pg.BinDir)), 0o600)
-		return p
-	}
-	loop := fmt.Sprintf(`set -e; mkdir -p %[1]s; for db in %[2]s; do %[3]s/pg_dump -Fc -f %[1]s/$db.pgdump "dbname=$db"; done`,
-		filepath.Join(work, "loop-dumps"), strings.Join(dbs, " "), pg.BinDir)
-	env := append(os.Environ(), "PGHOST="+pg.Host, "PGPORT="+strconv.Itoa(pg.Port), "PGUSER="+pg.User, "PGPASSFILE="+pgpass)
+// contender is one way of dumping every database into work/dumps.
+type contender struct {
+	name string
+	cmd  func() *exec.Cmd
+}
 
-	type contender struct {
-		name string
-		cmd  func() *exec.Cmd
-	}
-	contenders := []contender{
-		{"shell loop of pg_dump -Fc", func() *exec.Cmd { c := exec.Command("bash", "-c", loop); c.Env = env; return c }},
-		{"labops backup run, parallel 1", func() *exec.Cmd {
-			return exec.Command(o.labopsBin, "backup", "run", "--config", config(1), "--log-level", "warn")
-		}},
-		{fmt.Sprintf("labops backup run, parallel %d", o.parallel), func() *exec.Cmd {
-			return exec.Command(o.labopsBin, "backup", "run", "--config", config(o.parallel), "--log-level", "warn")
-		}},
-	}
-	times := make([][]time.Duration, len(contenders))
+// labopsRun runs labops backup run with the config written for parallel.
+func labopsRun(o options, config func(parallel int) string, parallel int) contender {
+	return contender{fmt.Sprintf("labops backup run, parallel %d", parallel), func() *exec.Cmd {
+		return exec.Command(o.labopsBin, "backup", "run", "--config", config(parallel), "--log-level", "warn")
+	}}
+}
+
+// race runs the contenders (the loop, labops parallel 1, labops parallel
+// N) o.runs times each, alternating so that drift hits all alike, each
+// into an empty work/dumps, and prints the medians of all runs but the
+// first (which warms the caches), the two ratios and the load average.
+func race(o options, work string, cs [3]contender) error {
+	dumps := filepath.Join(work, "dumps")
+	times := make([][]time.Duration, len(cs))
+	sizes := make([]int64, len(cs))
 	for r := 0; r < o.runs; r++ {
-		for i, c := range contenders { // alternating, so that drift hits all alike
-			os.RemoveAll(filepath.Join(work, "labops-dumps"))
-			os.RemoveAll(filepath.Join(work, "loop-dumps"))
+		for i, c := range cs {
+			if err := os.RemoveAll(dumps); err != nil {
+				return err
+			}
 			cmd := c.cmd()
 			start := time.Now()
 			out, err := cmd.CombinedOutput()
@@ -120,14 +122,21 @@ func bench(ctx context.Context, tb *commandTB, o options) error {
 				return fmt.Errorf("%s: %v\n%s", c.name, err, out)
 			}
 			times[i] = append(times[i], time.Since(start))
+			if sizes[i], err = dirSize(dumps); err != nil {
+				return err
+			}
 		}
 	}
-	med := make([]time.Duration, len(contenders))
-	for i := range contenders {
+	width := 0
+	for _, c := range cs {
+		width = max(width, len(c.name))
+	}
+	med := make([]time.Duration, len(cs))
+	for i := range cs {
 		rest := slices.Clone(times[i][1:])
 		slices.Sort(rest)
 		med[i] = rest[len(rest)/2]
-		fmt.Printf("%-34s %8.2fs   (runs: %v)\n", contenders[i].name, med[i].Seconds(), times[i])
+		fmt.Printf("%-*s %8.2fs   %5.1f MB of dumps  (runs: %v)\n", width, cs[i].name, med[i].Seconds(), float64(sizes[i])/1e6, roundAll(times[i]))
 	}
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("labops overhead over the dump tool (parallel 1 / loop): %.2fx\n", med[1].Seconds()/med[0].Seconds())
@@ -136,39 +145,26 @@ func bench(ctx context.Context, tb *commandTB, o options) error {
 	return nil
 }
 
-func seed(ctx context.Context, pg *labtest.Postgres, o options) ([]string, int64, error) {
-	c, err := pgx.Connect(ctx, pg.DSN("postgres"))
-	if err != nil {
-		return nil, 0, err
+// dirSize is the bytes of the regular files under dir.
+func dirSize(dir string) (int64, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		fi, err := d.Info()
+		n += fi.Size()
+		return err
+	})
+	return n, err
+}
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
 	}
-	defer c.Close(ctx)
-	var dbs []string
-	var total int64
-	for i := 0; i < o.dbs; i++ {
-		db := fmt.Sprintf("app%02d", i)
-		if _, err := c.Exec(ctx, "CREATE DATABASE "+db); err != nil {
-			return nil, 0, err
-		}
-		d, err := pgx.Connect(ctx, pg.DSN(db))
-		if err != nil {
-			return nil, 0, err
-		}
-		_, err = d.Exec(ctx, fmt.Sprintf(`CREATE TABLE t (id int PRIMARY KEY, a text, b text);
-INSERT INTO t SELECT i, md5(i::text) || md5((i+%d)::text), md5((i*3)::text) FROM generate_series(1, %d) i`, i, o.rows))
-		if err != nil {
-			d.Close(ctx)
-			return nil, 0, err
-		}
-		var n int64
-		err = d.QueryRow(ctx, "SELECT pg_total_relation_size('t')").Scan(&n)
-		d.Close(ctx)
-		if err != nil {
-			return nil, 0, err
-		}
-		total += n
-		dbs = append(dbs, db)
-	}
-	return dbs, total, nil
+	return out
 }
 
 // commandTB lets labtest start servers for a command rather than a test:
