@@ -115,18 +115,19 @@ func ListDumps(dir string) ([]DumpFile, error) {
 	return out, nil
 }
 
-// fileSHA256 reads path through.
-func fileSHA256(path string) (string, error) {
+// fileSHA256 reads path through: its sha256 and its size.
+func fileSHA256(path string) (sum string, size int64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+	size, err = io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), size, nil
 }
 
 // CheckDump proves the dump at path is the one its sidecar and manifest
@@ -151,7 +152,7 @@ func CheckDump(path string) (Manifest, error) {
 	if m.SHA256 != want {
 		return Manifest{}, fmt.Errorf("%s: manifest and sidecar disagree on the checksum", path)
 	}
-	got, err := fileSHA256(path)
+	got, _, err := fileSHA256(path)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("checksumming %s: %w", path, err)
 	}
