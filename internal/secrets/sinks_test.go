@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +108,31 @@ func TestGrafanaRefusals(t *testing.T) {
 	g.health = func(string, string) error { return http.ErrAbortHandler }
 	if err := s.Verify(t.Context(), cred); err == nil || !strings.Contains(err.Error(), "Access denied") {
 		t.Errorf("health: %v", err)
+	}
+}
+
+// A sink that redirects does not get the password sent on: a 307 would
+// repeat the body to wherever Location points.
+func TestSinksDoNotFollowRedirects(t *testing.T) {
+	t.Parallel()
+	elsewhere := &fakeHook{}
+	target := elsewhere.start(t)
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/stolen", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirect.Close)
+	dir := t.TempDir()
+	spec := Spec{StateDir: dir, Source: Source{File: &FileSource{PasswordFile: tokenFile(t, "pw")}},
+		Sinks: []Sink{{Name: "h", HTTP: &HTTPSinkSpec{URL: redirect.URL, Body: "{{.Password}}"}}}}
+	sy, err := spec.Syncer("j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := sy.Run(t.Context())
+	if rep.Failed != 1 || !strings.Contains(rep.Sinks[0].Error, "HTTP 307") {
+		t.Errorf("redirecting sink: %+v", rep.Sinks)
+	}
+	if len(elsewhere.bodies) != 0 {
+		t.Errorf("the redirect target got %q", elsewhere.bodies)
 	}
 }

@@ -360,6 +360,12 @@ func (s Spec) Syncer(job string) (*Syncer, error) {
 	timeout, _ := time.ParseDuration(s.Timeout)
 	after, _ := time.ParseDuration(s.AfterRotation)
 	client := &http.Client{Timeout: timeout}
+	// Sinks never follow a redirect: a 307 or 308 would send the password
+	// in the body again, to wherever the Location points. (Vault's
+	// standbys redirect to the active node, so the source's client does.)
+	sinkClient := &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
 	sy := &Syncer{Job: job, StateDir: s.StateDir, AfterRotation: after}
 	if s.Source.File != nil {
 		sy.Source = fileSource{spec: *s.Source.File}
@@ -384,12 +390,12 @@ func (s Spec) Syncer(job string) (*Syncer, error) {
 		var sk sink
 		switch {
 		case k.Technitium != nil:
-			sk = technitiumSink{spec: *k.Technitium, client: client, timeout: timeout}
+			sk = technitiumSink{spec: *k.Technitium, client: sinkClient, timeout: timeout}
 		case k.Grafana != nil:
-			sk = grafanaSink{spec: *k.Grafana, client: client}
+			sk = grafanaSink{spec: *k.Grafana, client: sinkClient}
 		default:
 			body, _ := parseBody(k.HTTP.Body) // validated
-			sk = httpSink{spec: *k.HTTP, body: body, client: client}
+			sk = httpSink{spec: *k.HTTP, body: body, client: sinkClient}
 		}
 		sy.Sinks = append(sy.Sinks, namedSink{name: k.Name, sink: sk})
 	}
