@@ -20,7 +20,8 @@ var (
 	connPortKeys     = []string{"port"}
 )
 
-// parseConnString splits s into its pairs. Values may be quoted with ' or
+// parseConnString splits s into its pairs. Its errors quote keys and
+// positions, never values: the string holds a password. Values may be quoted with ' or
 // ", the quote doubled inside; whitespace around keys and unquoted values
 // is not part of them.
 func parseConnString(s string) ([]connPair, error) {
@@ -31,13 +32,13 @@ func parseConnString(s string) ([]connPair, error) {
 		j := strings.IndexAny(s[i:], "=;")
 		if j < 0 {
 			if strings.TrimSpace(s[i:]) != "" {
-				return nil, fmt.Errorf("connection string: %q has no '='", clip(strings.TrimSpace(s[i:]), 20))
+				return nil, fmt.Errorf("connection string: the text at byte %d has no '='", i)
 			}
 			break
 		}
 		if s[i+j] == ';' {
 			if strings.TrimSpace(s[i:i+j]) != "" {
-				return nil, fmt.Errorf("connection string: %q has no '='", clip(strings.TrimSpace(s[i:i+j]), 20))
+				return nil, fmt.Errorf("connection string: the text at byte %d has no '='", i)
 			}
 			i += j + 1
 			continue
