@@ -27,6 +27,7 @@ Secrets never appear in output, logs or the state dir.`,
 type secretsSyncOptions struct {
 	configPath string
 	force      bool
+	dryRun     bool
 	json       bool
 	timeout    time.Duration
 }
@@ -72,6 +73,7 @@ The job in the config file:
         - name: hook
           http: {url: URL, body: '{"password": {{json .Password}}}'}`,
 		Example: `  labops secrets sync querylogs-password --config /etc/labops/labops.yaml
+  labops secrets sync --dry-run
   labops secrets sync --force --json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, app, args) },
@@ -79,6 +81,7 @@ The job in the config file:
 	f := cmd.Flags()
 	f.StringVar(&o.configPath, "config", "", "config file (default ./"+config.DefaultFile+")")
 	f.BoolVar(&o.force, "force", false, "push to every sink even when its stored hash matches")
+	f.BoolVar(&o.dryRun, "dry-run", false, "read the source and the hashes and say which sinks would get the value; push, verify and store nothing")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON")
 	f.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long (exit 3)")
 	return cmd
@@ -97,7 +100,7 @@ func (o *secretsSyncOptions) run(cmd *cobra.Command, app *App, args []string) er
 	if err != nil {
 		return specError(cmd, j, err)
 	}
-	sy.Force = o.force
+	sy.Force, sy.DryRun = o.force, o.dryRun
 	sy.Logger = app.Logger.With("job", j.Name)
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()

@@ -85,6 +85,9 @@ push:
 	if code, stdout, stderr := labops("config", "check"); code != 0 {
 		t.Fatalf("config check: exit %d\n%s%s", code, stdout, stderr)
 	}
+	if r := sync(0, "--dry-run"); r.Sinks[0].Action != "would-push" {
+		t.Errorf("dry run: %+v", r)
+	}
 	if r := sync(0); r.Sinks[0].Action != "pushed" || r.Sinks[0].Verified != "not-verifiable" {
 		t.Errorf("first sync: %+v", r)
 	}

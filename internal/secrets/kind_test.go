@@ -115,3 +115,42 @@ func TestStateKeyAndHashes(t *testing.T) {
 		t.Error("a job name escaping the state dir was accepted")
 	}
 }
+
+// A dry run reads the source, says which sinks would get the value, and
+// changes nothing: no push, no state dir created, no hash stored.
+func TestDryRun(t *testing.T) {
+	t.Parallel()
+	hook := &fakeHook{}
+	srv := hook.start(t)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	spec := Spec{StateDir: state, Source: Source{File: &FileSource{PasswordFile: tokenFile(t, "pw")}},
+		Sinks: []Sink{{Name: "hook", HTTP: &HTTPSinkSpec{URL: srv.URL, Body: "{{.Password}}"}}}}
+	sync := func(dry bool) *Report {
+		sy, err := spec.Syncer("j")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sy.DryRun = dry
+		return sy.Run(t.Context())
+	}
+	if rep := sync(true); rep.Error != "" || rep.Sinks[0].Action != ActionWouldPush || len(hook.bodies) != 0 {
+		t.Errorf("dry run before any sync: %+v, %d pushes", rep, len(hook.bodies))
+	}
+	if _, err := os.Stat(state); err == nil {
+		t.Error("a dry run created the state dir")
+	}
+	if rep := sync(false); rep.Sinks[0].Action != ActionPushed {
+		t.Fatalf("sync: %+v", rep.Sinks)
+	}
+	if rep := sync(true); rep.Sinks[0].Action != ActionUnchanged || len(hook.bodies) != 1 {
+		t.Errorf("dry run after the sync: %+v, %d pushes", rep.Sinks, len(hook.bodies))
+	}
+	os.WriteFile(spec.Source.File.PasswordFile, []byte("rotated"), 0o600)
+	if rep := sync(true); rep.Sinks[0].Action != ActionWouldPush || len(hook.bodies) != 1 {
+		t.Errorf("dry run after a rotation: %+v, %d pushes", rep.Sinks, len(hook.bodies))
+	}
+	if rep := sync(false); rep.Sinks[0].Action != ActionPushed {
+		t.Errorf("the dry run stored the new hash: %+v", rep.Sinks)
+	}
+}

@@ -21,13 +21,20 @@ import (
 // one, so a copy of the state dir cannot be used to test guesses of the
 // password; the value itself is never written.
 type State struct {
-	dir string
-	key []byte
+	dir   string
+	key   []byte
+	empty bool // a dry run's stand-in: no directory, nothing stored
 }
 
 const keyFile = "hmac.key"
 
 var stateName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// stateExists reports whether dir holds a key (has been used by a sync).
+func stateExists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, keyFile))
+	return err == nil
+}
 
 // OpenState opens dir, creating it and its key on first use.
 func OpenState(dir string) (*State, error) {
@@ -72,6 +79,9 @@ func (s *State) path(job string) (string, error) {
 
 // Load returns the stored hash per sink of job (empty before the first sync).
 func (s *State) Load(job string) (map[string]string, error) {
+	if s.empty {
+		return map[string]string{}, nil
+	}
 	path, err := s.path(job)
 	if err != nil {
 		return nil, err

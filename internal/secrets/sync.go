@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"crypto/rand"
 	"context"
 	"errors"
 	"fmt"
@@ -45,6 +46,9 @@ type Syncer struct {
 	StateDir string
 	// Force pushes to every sink, whatever the hashes say.
 	Force bool
+	// DryRun reads the source and the hashes and reports which sinks
+	// would get the value; nothing is pushed, verified or stored.
+	DryRun bool
 	// AfterRotation is added to the source's ttl for NextRunBy.
 	AfterRotation time.Duration
 	Now           func() time.Time
@@ -57,6 +61,7 @@ const (
 	ActionCurrent   = "current"   // the consumer already held it (read back)
 	ActionUnchanged = "unchanged" // the keyed hash matched; nothing sent
 	ActionFailed    = "failed"
+	ActionWouldPush = "would-push" // dry run: the hash differs (or --force)
 )
 
 // Verification outcomes in a report.
@@ -92,6 +97,8 @@ type Report struct {
 	// NextRunBy is when the job should run again: after the next rotation.
 	NextRunBy time.Time `json:"next_run_by,omitzero"`
 	At        time.Time `json:"at"`
+	// DryRun: nothing was pushed, verified or stored.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // Duration marshals as a Go duration string.
@@ -110,8 +117,14 @@ func (s *Syncer) Run(ctx context.Context) *Report {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rep := &Report{Job: s.Job, Source: s.Source.Describe(), At: now()}
-	state, err := OpenState(s.StateDir)
+	rep := &Report{Job: s.Job, Source: s.Source.Describe(), At: now(), DryRun: s.DryRun}
+	dir := s.StateDir
+	if s.DryRun && !stateExists(dir) {
+		// A dry run creates nothing: no state yet means every sink would
+		// get the value. The source is still read, to prove it works.
+		dir = ""
+	}
+	state, err := openState(dir)
 	if err != nil {
 		rep.Error = err.Error()
 		return rep
@@ -140,7 +153,16 @@ func (s *Syncer) Run(ctx context.Context) *Report {
 		next[k] = v
 	}
 	for _, k := range s.Sinks {
-		sr := s.syncSink(ctx, log, k, cred, state.Hash(s.Job, k.name, cred), next)
+		hash := state.Hash(s.Job, k.name, cred)
+		if s.DryRun {
+			sr := SinkReport{Name: k.name, Type: k.Type(), Action: ActionUnchanged}
+			if s.Force || next[k.name] != hash {
+				sr.Action = ActionWouldPush
+			}
+			rep.Sinks = append(rep.Sinks, sr)
+			continue
+		}
+		sr := s.syncSink(ctx, log, k, cred, hash, next)
 		sr.Error = scrub(sr.Error, cred)
 		switch sr.Action {
 		case ActionPushed:
@@ -150,10 +172,26 @@ func (s *Syncer) Run(ctx context.Context) *Report {
 		}
 		rep.Sinks = append(rep.Sinks, sr)
 	}
+	if s.DryRun {
+		return rep
+	}
 	if err := state.Save(s.Job, next); err != nil {
 		rep.Error = err.Error() + " (the next run pushes again)"
 	}
 	return rep
+}
+
+// openState opens the state dir; "" (a dry run before any sync) is an
+// empty state with a throwaway key, which no stored hash can match.
+func openState(dir string) (*State, error) {
+	if dir == "" {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		return &State{key: key, empty: true}, nil
+	}
+	return OpenState(dir)
 }
 
 // syncSink brings one sink up to date; next[name] gets the new hash only
@@ -245,7 +283,7 @@ func (r *Report) Text() string {
 			time.Duration(r.TTL).Round(time.Second), r.NextRunBy.Format(time.RFC3339))
 	}
 	for _, s := range r.Sinks {
-		fmt.Fprintf(&b, "%-9s %s (%s)", s.Action, s.Name, s.Type)
+		fmt.Fprintf(&b, "%-10s %s (%s)", s.Action, s.Name, s.Type)
 		if s.Verified != "" {
 			fmt.Fprintf(&b, ", verified: %s", s.Verified)
 		}
@@ -256,6 +294,16 @@ func (r *Report) Text() string {
 	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "incomplete: %s\n", r.Error)
+	}
+	if r.DryRun {
+		would := 0
+		for _, s := range r.Sinks {
+			if s.Action == ActionWouldPush {
+				would++
+			}
+		}
+		fmt.Fprintf(&b, "dry run: %d of %d sink(s) would get the value; nothing pushed\n", would, len(r.Sinks))
+		return b.String()
 	}
 	fmt.Fprintf(&b, "%d sink(s): %d pushed, %d failed\n", len(r.Sinks), r.Pushed, r.Failed)
 	return b.String()
