@@ -33,6 +33,8 @@ type testServer struct {
 	kill func()
 	// ident quotes an identifier for this server.
 	ident func(string) string
+	// dsn is a PostgreSQL connection URL for a (URL-escaped) database.
+	dsn func(db string) string
 }
 
 type ServerSpec = backup.ServerSpec
@@ -52,6 +54,7 @@ func startPostgres(t *testing.T) testServer {
 			PasswordFile: writePassword(t, pg.Password), BinDir: pg.BinDir},
 		kill:  pg.Kill,
 		ident: func(s string) string { return pgx.Identifier{s}.Sanitize() },
+		dsn:   pg.DSN,
 	}
 	ts.exec = func(t *testing.T, db string, stmts ...string) {
 		t.Helper()

@@ -8,6 +8,7 @@
 //	spec.go       the backup and backup-verify jobs' config section
 //	driver.go     the Driver interface each server type implements
 //	postgres.go   PostgreSQL: pg_dump -Fc in an exported snapshot, pg_restore
+//	pgprops.go    PostgreSQL: a database's own settings and comment, restored under any name
 //	mysql.go      MySQL and MariaDB: the server's own dump tool, detected
 //	layout.go     <root>/<server>/<database>/<timestamp>.<ext>, escaping, atomic writes
 //	manifest.go   the manifest and sha256 sidecar written beside each dump

@@ -230,7 +230,7 @@ func (p *postgres) Restore(ctx context.Context, file, db string) error {
 	if err := cmd.Run(); err != nil {
 		return toolError(p.pgRest, err, stderr.String())
 	}
-	return nil
+	return p.restoreProperties(ctx, file, db)
 }
 
 func (p *postgres) QueryInt(ctx context.Context, db, query string) (int64, error) {
