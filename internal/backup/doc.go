@@ -10,7 +10,7 @@
 //	postgres.go   PostgreSQL: pg_dump -Fc in an exported snapshot, pg_restore
 //	pgprops.go    PostgreSQL: a database's own settings and comment, restored under any name
 //	mysql.go      MySQL and MariaDB: the server's own dump tool, detected
-//	layout.go     <root>/<server>/<database>/<timestamp>.<ext>, escaping, atomic writes
+//	layout.go     <root>/<server>/<database>/<timestamp>.<ext>, escaping, the checksum read-back
 //	manifest.go   the manifest and sha256 sidecar written beside each dump
 //	retention.go  the pure retention plan (last N, daily, weekly, monthly)
 //	run.go        backup run: dump, checksum, then prune
