@@ -101,8 +101,9 @@ type TechnitiumSink struct {
 	// Field is the key of the app's JSON config holding the connection
 	// string (default "connectionString").
 	Field string `yaml:"field" json:"field,omitempty"`
-	// Verify logs in to the database the connection string names, with the
-	// user and password it now holds (default true).
+	// Verify logs in to the MySQL/MariaDB server the connection string
+	// names, with the user and password it now holds (default true; set
+	// false for an app on another database: the config is still read back).
 	Verify *bool `yaml:"verify" json:"verify,omitempty"`
 }
 
