@@ -15,7 +15,8 @@ import (
 var (
 	// A labops command line in a code span, a shell block or a diagram
 	// label ends at a tag, a quote, a bracket, a comment or the line's end.
-	commandLine = regexp.MustCompile(`(?:^|[^\w.'-])labops ((?:[a-z][a-z0-9-]*)(?: [^<"\]#\n]*)?)`)
+	// In a shell line it also ends at a pipe or a list operator.
+	commandLine = regexp.MustCompile(`(?:^|[^\w.'-])labops ((?:[a-z][a-z0-9-]*)(?: [^<"\]#|;&\n]*)?)`)
 	shellInfo   = map[string]bool{"sh": true, "bash": true, "shell": true, "console": true, "mermaid": true}
 )
 
@@ -46,22 +47,31 @@ func commandLines(text string) []commandRef {
 		if !shellInfo[f.Info] {
 			continue
 		}
-		for j, l := range strings.Split(f.Body, "\n") {
-			add(f.Line+1+j, strings.TrimPrefix(strings.TrimSpace(l), "$ "))
+		lines := strings.Split(f.Body, "\n")
+		for j := 0; j < len(lines); j++ {
+			start, l := j, strings.TrimPrefix(strings.TrimSpace(lines[j]), "$ ")
+			// A line ending in a backslash goes on on the next one.
+			for strings.HasSuffix(l, "\\") && j+1 < len(lines) {
+				j++
+				l = strings.TrimSuffix(l, "\\") + " " + strings.TrimSpace(lines[j])
+			}
+			add(f.Line+1+start, l)
 		}
 	}
 	return out
 }
 
-// TestCommandLines: every labops command line in docs/*.md names a command
-// that exists, with known flags and a valid number of arguments
-// (cli.CheckArgs), so a renamed command or flag fails here.
+// TestCommandLines: every labops command line in docs/*.md and the
+// top-level README.md names a command that exists, with known flags and a
+// valid number of arguments (cli.CheckArgs), so a renamed command or flag
+// fails here.
 func TestCommandLines(t *testing.T) {
 	t.Parallel()
 	files, err := filepath.Glob("*.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	files = append(files, filepath.Join("..", "README.md"))
 	n := 0
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -84,14 +94,18 @@ func TestCommandLinesExtraction(t *testing.T) {
 	t.Parallel()
 	text := "Run `labops run JOB --config FILE`, not labops.yaml nor `labops.yaml`.\n" +
 		"```sh\nlabops dns ready            # the gate\n$ labops oci check REGISTRY\n```\n" +
+		"```sh\nlabops oci check --json R | jq .summary && labops version\nlabops mail roundtrip --smtp h:587 \\\n  --json\n```\n" +
 		"```mermaid\nflowchart LR\n  a[\"labops serve<br/>x\"] --> b[\"Daemon: labops mail lint haproxy.cfg\"]\n```\n" +
 		"```yaml\nargs: labops nope\n```\n"
 	want := []commandRef{
 		{1, []string{"run", "JOB", "--config", "FILE"}},
 		{3, []string{"dns", "ready"}},
 		{4, []string{"oci", "check", "REGISTRY"}},
-		{8, []string{"serve"}},
-		{8, []string{"mail", "lint", "haproxy.cfg"}},
+		{7, []string{"oci", "check", "--json", "R"}},
+		{7, []string{"version"}},
+		{8, []string{"mail", "roundtrip", "--smtp", "h:587", "--json"}},
+		{13, []string{"serve"}},
+		{13, []string{"mail", "lint", "haproxy.cfg"}},
 	}
 	if diff := cmp.Diff(want, commandLines(text)); diff != "" {
 		t.Errorf("commandLines (-want +got):\n%s", diff)
