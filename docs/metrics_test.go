@@ -6,9 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -16,9 +14,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/labops/labops/internal/cli"
 	"github.com/labops/labops/internal/job"
 	"github.com/labops/labops/internal/kinds"
 )
@@ -68,43 +66,6 @@ func TestEveryKindHasMetrics(t *testing.T) {
 	}
 }
 
-// TestServeRegistersOnlyKnownCollectors: serve registers the Go and
-// process collectors itself (internal/cli/cmd_serve.go); serveCollectors
-// mirrors that line. If cli registers anything else, the reference must
-// learn it.
-func TestServeRegistersOnlyKnownCollectors(t *testing.T) {
-	files, err := filepath.Glob("../internal/cli/*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := regexp.MustCompile(`(?m)^.*\b(MustRegister|Register)\(.*$`)
-	var found []string
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range reg.FindAll(b, -1) {
-			found = append(found, filepath.Base(f)+": "+strings.TrimSpace(string(m)))
-		}
-	}
-	want := []string{"cmd_serve.go: " + serveRegisterLine}
-	if diff := cmp.Diff(want, found); diff != "" {
-		t.Errorf("internal/cli registers collectors that serveCollectors in docs/metrics_test.go does not mirror (-want +got):\n%s", diff)
-	}
-}
-
-// serveRegisterLine is how internal/cli/cmd_serve.go registers serve's own
-// collectors, and serveCollectors builds the same ones.
-const serveRegisterLine = `reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))`
-
-func serveCollectors() []prometheus.Collector {
-	return []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
-}
-
 // metric is one row of the reference.
 type metric struct {
 	desc
@@ -150,7 +111,7 @@ func collectReference() (*reference, error) {
 	}
 
 	rec = newRecorder()
-	for _, c := range serveCollectors() {
+	for _, c := range cli.ServeCollectors() {
 		if err := rec.Register(c); err != nil {
 			errs = append(errs, fmt.Errorf("serve's collectors: %w", err))
 		}

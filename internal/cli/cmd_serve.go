@@ -99,7 +99,7 @@ func (app *App) serve(cmd *cobra.Command, o serveOptions) error {
 	defer hist.Close()
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(ServeCollectors()...)
 	runners := map[string]*job.Runner{}
 	var entries []schedule.Entry
 	var views []web.JobView
@@ -162,6 +162,12 @@ func (app *App) serve(cmd *cobra.Command, o serveOptions) error {
 	sch.Shutdown(o.grace)
 	log.Info("stopped")
 	return nil
+}
+
+// ServeCollectors are the collectors serve registers for itself, besides
+// every job's runner and kind metrics (docs/ lists their metrics).
+func ServeCollectors() []prometheus.Collector {
+	return []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}
 }
 
 // serveRun runs one job inside serve: a history row, a logger that also
