@@ -154,3 +154,28 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("the dry run stored the new hash: %+v", rep.Sinks)
 	}
 }
+
+// A sink taken out of the config loses its hash: added back later, it is
+// pushed again rather than trusted from what it held back then.
+func TestRemovedSinkForgotten(t *testing.T) {
+	t.Parallel()
+	hook := &fakeHook{}
+	srv := hook.start(t)
+	spec := Spec{StateDir: t.TempDir(), Source: Source{File: &FileSource{PasswordFile: tokenFile(t, "pw")}},
+		Sinks: []Sink{{Name: "a", HTTP: &HTTPSinkSpec{URL: srv.URL, Body: "{{.Password}}"}}, {Name: "b", HTTP: &HTTPSinkSpec{URL: srv.URL, Body: "{{.Password}}"}}}}
+	sync := func(sinks ...Sink) *Report {
+		s := spec
+		s.Sinks = sinks
+		sy, err := s.Syncer("j")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sy.Run(t.Context())
+	}
+	a, b := spec.Sinks[0], spec.Sinks[1]
+	sync(a, b)
+	sync(a)
+	if rep := sync(a, b); rep.Sinks[1].Action != ActionPushed {
+		t.Errorf("sink b added back: %s, want pushed", rep.Sinks[1].Action)
+	}
+}

@@ -148,9 +148,13 @@ func (s *Syncer) Run(ctx context.Context) *Report {
 	}
 	log.Info("credential read", "source", rep.Source, "username", cred.Username, "ttl", cred.TTL)
 
-	next := make(map[string]string, len(stored))
-	for k, v := range stored {
-		next[k] = v
+	// Only configured sinks keep a hash: a sink removed and added back
+	// later must be pushed again, not trusted from an old hash.
+	next := make(map[string]string, len(s.Sinks))
+	for _, k := range s.Sinks {
+		if h, ok := stored[k.name]; ok {
+			next[k.name] = h
+		}
 	}
 	for _, k := range s.Sinks {
 		hash := state.Hash(s.Job, k.name, cred)
