@@ -22,6 +22,10 @@ type grafanaSink struct {
 
 func (g grafanaSink) Type() string { return "grafana" }
 
+func (g grafanaSink) Target() string {
+	return strings.Join([]string{g.spec.URL, g.spec.DatasourceUID, g.spec.Field}, "\x00")
+}
+
 func (g grafanaSink) path() string { return "/api/datasources/uid/" + g.spec.DatasourceUID }
 
 // Push always writes: Grafana never shows a stored secret, so whether it

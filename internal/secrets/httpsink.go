@@ -21,6 +21,10 @@ type httpSink struct {
 
 func (h httpSink) Type() string { return "http" }
 
+func (h httpSink) Target() string {
+	return strings.Join([]string{h.spec.Method, h.spec.URL, h.spec.Body}, "\x00")
+}
+
 // bodyFuncs escape values for the body's format.
 var bodyFuncs = template.FuncMap{
 	"json": func(v any) (string, error) {

@@ -179,3 +179,25 @@ func TestRemovedSinkForgotten(t *testing.T) {
 		t.Errorf("sink b added back: %s, want pushed", rep.Sinks[1].Action)
 	}
 }
+
+// A sink pointed at another consumer under the same name is pushed again:
+// its hash covers where it delivers, not only its name.
+func TestRetargetedSinkPushedAgain(t *testing.T) {
+	t.Parallel()
+	first, second := &fakeHook{}, &fakeHook{}
+	one, two := first.start(t), second.start(t)
+	spec := Spec{StateDir: t.TempDir(), Source: Source{File: &FileSource{PasswordFile: tokenFile(t, "pw")}},
+		Sinks: []Sink{{Name: "hook", HTTP: &HTTPSinkSpec{URL: one.URL, Body: "{{.Password}}"}}}}
+	run := func() *Report {
+		sy, err := spec.Syncer("j")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sy.Run(t.Context())
+	}
+	run()
+	spec.Sinks[0].HTTP = &HTTPSinkSpec{URL: two.URL, Body: "{{.Password}}"}
+	if rep := run(); rep.Sinks[0].Action != ActionPushed || len(second.bodies) != 1 {
+		t.Errorf("after moving the sink: %s, the new consumer got %d pushes", rep.Sinks[0].Action, len(second.bodies))
+	}
+}

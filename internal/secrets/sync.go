@@ -21,6 +21,10 @@ type source interface {
 // sink is one consumer of the credential.
 type sink interface {
 	Type() string
+	// Target says where the sink delivers (its URL and what inside), so
+	// that pointing a sink elsewhere changes its hash and pushes again.
+	// It may hold a token in a URL: it only goes into the keyed hash.
+	Target() string
 	// Push gives the consumer c; false when it already held it (only
 	// sinks that can read back know that).
 	Push(ctx context.Context, c Credential) (bool, error)
@@ -157,7 +161,7 @@ func (s *Syncer) Run(ctx context.Context) *Report {
 		}
 	}
 	for _, k := range s.Sinks {
-		hash := state.Hash(s.Job, k.name, cred)
+		hash := state.Hash(s.Job, k.name+"\x00"+k.Target(), cred)
 		if s.DryRun {
 			sr := SinkReport{Name: k.name, Type: k.Type(), Action: ActionUnchanged}
 			if s.Force || next[k.name] != hash {

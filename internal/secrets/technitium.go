@@ -27,6 +27,10 @@ type technitiumSink struct {
 
 func (t technitiumSink) Type() string { return "technitium" }
 
+func (t technitiumSink) Target() string {
+	return strings.Join([]string{t.spec.URL, t.spec.App, t.spec.Field}, "\x00")
+}
+
 // Push returns false when the app already held c.
 func (t technitiumSink) Push(ctx context.Context, c Credential) (bool, error) {
 	cfg, err := t.getConfig(ctx)
