@@ -69,9 +69,13 @@ func StartMariaDB(t testing.TB) *MariaDB {
 	m.Started = time.Now()
 	go func() { m.cmd.Wait(); close(m.exited) }()
 	t.Cleanup(m.Stop)
-	if err := waitTCP(m.Addr(), m.exited, 30*time.Second); err != nil {
-		log, _ := os.ReadFile(logPath)
-		t.Fatalf("mariadbd: %v\n%s", err, log)
+	// mariadbd may accept TCP before its socket exists; tests create users
+	// through the socket, so wait for both.
+	for _, l := range [][2]string{{"tcp", m.Addr()}, {"unix", m.Socket}} {
+		if err := waitListening(l[0], l[1], m.exited, 30*time.Second); err != nil {
+			log, _ := os.ReadFile(logPath)
+			t.Fatalf("mariadbd: %v\n%s", err, log)
+		}
 	}
 	t.Logf("mariadb started at %s on %s (mariadb-install-db %s, listening %s after start; data %s)",
 		m.Started.Format(time.RFC3339Nano), m.Addr(), initTook.Round(time.Millisecond), time.Since(m.Started).Round(time.Millisecond), data)

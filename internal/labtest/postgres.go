@@ -163,11 +163,17 @@ func (p *Postgres) signal(sig syscall.Signal) {
 // waitTCP waits until addr accepts a connection, the process exits, or
 // timeout passes.
 func waitTCP(addr string, exited <-chan struct{}, timeout time.Duration) error {
+	return waitListening("tcp", addr, exited, timeout)
+}
+
+// waitListening waits until addr on network ("tcp", "unix") accepts a
+// connection, the process exits, or timeout passes.
+func waitListening(network, addr string, exited <-chan struct{}, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	for {
 		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
+		c, err := d.DialContext(ctx, network, addr)
 		if err == nil {
 			c.Close()
 			return nil
