@@ -16,16 +16,7 @@ import (
 // byte on disk.
 func seedArchive(t *testing.T) (*labtest.Registry, *oci.Client, oci.Descriptor) {
 	t.Helper()
-	r := labtest.StartRegistry(t, labtest.RegistryOptions{})
-	reg, err := oci.ParseRegistry(r.URL(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := oci.NewClient(reg, oci.Options{Retries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := oci.NewPusher(c)
+	r, c, p := startRegistry(t, oci.Options{Retries: -1})
 	ctx := t.Context()
 	var children []oci.Descriptor
 	for _, arch := range []string{"amd64", "arm64"} {

@@ -18,16 +18,7 @@ import (
 // and m2 with untagged children.
 func seedRetain(t *testing.T) (*labtest.Registry, *oci.Client) {
 	t.Helper()
-	r := labtest.StartRegistry(t, labtest.RegistryOptions{})
-	reg, err := oci.ParseRegistry(r.URL(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := oci.NewClient(reg, oci.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := oci.NewPusher(c)
+	r, c, p := startRegistry(t, oci.Options{})
 	ctx := t.Context()
 	img := func(name string, day int, pl *oci.Platform) oci.Image {
 		return oci.Image{

@@ -17,16 +17,7 @@ import (
 // it. It returns the registry and app:v1's second layer.
 func seedStorage(t *testing.T) (*labtest.Registry, []oci.Descriptor, oci.Descriptor) {
 	t.Helper()
-	r := labtest.StartRegistry(t, labtest.RegistryOptions{})
-	reg, err := oci.ParseRegistry(r.URL(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := oci.NewClient(reg, oci.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := oci.NewPusher(c)
+	r, _, p := startRegistry(t, oci.Options{})
 	ctx := context.Background()
 	if _, err := p.PushImage(ctx, "app", "v1", oci.Image{Config: []byte(`{"v":1}`), Layers: [][]byte{[]byte("base"), []byte("doomed layer")}}); err != nil {
 		t.Fatal(err)

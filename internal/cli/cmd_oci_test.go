@@ -1,4 +1,4 @@
-package cli_test
+package cli
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/labops/labops/internal/cli"
 	"github.com/labops/labops/internal/labtest"
 	"github.com/labops/labops/internal/oci"
 )
@@ -18,7 +17,7 @@ import (
 func runOCI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = cli.Execute(t.Context(), args, &out, &errb)
+	code = Execute(t.Context(), args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -26,16 +25,7 @@ func runOCI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // gone (a 404 after a restart clears the descriptor cache).
 func seedOCI(t *testing.T) *labtest.Registry {
 	t.Helper()
-	r := labtest.StartRegistry(t, labtest.RegistryOptions{})
-	reg, err := oci.ParseRegistry(r.URL(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := oci.NewClient(reg, oci.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := oci.NewPusher(c)
+	r, _, p := startRegistry(t, oci.Options{})
 	ctx := context.Background()
 	if _, err := p.PushImage(ctx, "good", "v1", oci.Image{Config: []byte(`{"a":1}`), Layers: [][]byte{[]byte("good layer")}}); err != nil {
 		t.Fatal(err)
@@ -149,13 +139,7 @@ func TestOCIBadUsage(t *testing.T) {
 // broken image, and the check exits 1.
 func TestOCICheckIncident(t *testing.T) {
 	t.Parallel()
-	r := labtest.StartRegistry(t, labtest.RegistryOptions{})
-	reg, _ := oci.ParseRegistry(r.URL(), false)
-	c, err := oci.NewClient(reg, oci.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := oci.NewPusher(c)
+	r, _, p := startRegistry(t, oci.Options{})
 	ctx := context.Background()
 	if _, err := p.PushImage(ctx, "app", "v1", oci.Image{Config: []byte(`{"v":1}`), Layers: [][]byte{[]byte("base"), []byte("app v1")}}); err != nil {
 		t.Fatal(err)

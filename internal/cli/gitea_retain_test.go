@@ -1,4 +1,4 @@
-package cli_test
+package cli
 
 import (
 	"encoding/json"
@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/labops/labops/internal/cli"
 	"github.com/labops/labops/internal/labtest"
 	"github.com/labops/labops/internal/oci"
 )
@@ -96,8 +95,8 @@ func TestOCIRetainForgejo(t *testing.T) {
 
 	// The brake: keep 1 deletes 3 of 4 tags.
 	code, out, errs = runOCI(t, append(base, "--keep", "1", "--apply")...)
-	if code != cli.ExitFailed {
-		t.Errorf("keep 1: exit %d, want %d (the brake)\nstdout:\n%s\nstderr:\n%s", code, cli.ExitFailed, out, errs)
+	if code != ExitFailed {
+		t.Errorf("keep 1: exit %d, want %d (the brake)\nstdout:\n%s\nstderr:\n%s", code, ExitFailed, out, errs)
 	}
 	if tags, _ := state(); len(tags) != 4 {
 		t.Fatalf("the brake let deletions through: tags %v", tags)
@@ -150,7 +149,7 @@ func TestOCIRetainForgejo(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errs = runOCI(t, "oci", "retain", "--forgejo", g.URL, "--owner", g.Owner, "--token-file", bad, "--keep", "3")
-	if code != cli.ExitIncomplete || !strings.Contains(out+errs, "unauthorized") {
+	if code != ExitIncomplete || !strings.Contains(out+errs, "unauthorized") {
 		t.Errorf("wrong token: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 	if strings.Contains(out+errs, badToken) {
